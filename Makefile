@@ -1,0 +1,58 @@
+# Every target sets itself up from nothing: a fresh clone needs only python3, node/npm and (for
+# the browser tests) root to apt-get Debian's chromium.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+IPK6 := .venv-ipykernel6
+CHROMIUM ?= /usr/bin/chromium
+PYTEST_ARGS ?=
+
+.PHONY: setup test test-js test-py demo bench lint chromium clean
+
+$(STAMP): pyproject.toml package.json package-lock.json
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+batch_widget/static/widget.js: node_modules/.package-lock.json $(wildcard js/*.ts js/*.css)
+	npm run --silent build
+
+# ipykernel 6.x is what Colab runs; the kernel tests run against it as well as 7.x.
+$(IPK6)/.installed: pyproject.toml
+	test -x $(IPK6)/bin/python || $(PYTHON) -m venv $(IPK6)
+	$(IPK6)/bin/python -m pip install --quiet 'ipykernel>=6.29,<7' -e .
+	touch $@
+
+setup: $(STAMP) node_modules/.package-lock.json batch_widget/static/widget.js $(IPK6)/.installed
+
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test-js: node_modules/.package-lock.json
+	npm test --silent
+
+test-py: setup chromium
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test: setup chromium test-js test-py
+
+demo: setup
+	$(PY) -m batch_widget.demo
+
+bench: setup
+	$(PY) benchmarks/run_all.py
+
+lint: setup
+	$(VENV)/bin/ruff check batch_widget tests benchmarks
+	$(VENV)/bin/mypy
+	npx tsc --noEmit
+
+clean:
+	rm -rf $(VENV) $(IPK6) node_modules batch_widget/static test-artifacts

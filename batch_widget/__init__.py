@@ -1,0 +1,59 @@
+"""batch_widget: run and watch TwelveLabs batch video analysis from a notebook.
+
+The public face of the package: a short list of names, nothing defined here.
+"""
+
+from .client import BatchClient, RetryPolicy
+from .errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    BatchWidgetError,
+    ConfigurationError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResultLineError,
+    ServerError,
+    TransportError,
+)
+from .models import Batch, BatchStatus, CreatedBatch, ItemStatus, ResultLine, WebhookDelivery
+from .poller import BatchPoller, Schedule
+from .widget import BatchWidget, watch
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "Batch",
+    "BatchClient",
+    "BatchPoller",
+    "BatchStatus",
+    "BatchWidget",
+    "BatchWidgetError",
+    "ConfigurationError",
+    "ConflictError",
+    "CreatedBatch",
+    "InvalidInputError",
+    "ItemStatus",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResultLine",
+    "ResultLineError",
+    "RetryPolicy",
+    "Schedule",
+    "ServerError",
+    "TransportError",
+    "WebhookDelivery",
+    "__version__",
+    "watch",
+]

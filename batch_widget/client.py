@@ -1,0 +1,784 @@
+"""Async client for the TwelveLabs batch analysis API (``/analyze/batches``, v1.3).
+
+I/O only: it knows nothing of pollers, widgets or DataFrames. One ``httpx.AsyncClient`` per
+``BatchClient``, so every call reuses the same pooled connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import ipaddress
+import json
+import logging
+import os
+import random
+import re
+import time
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import httpx
+
+from .errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResultLineError,
+    ServerError,
+    TransportError,
+)
+from .models import Batch, BatchPage, CreatedBatch, ResultLine
+
+__all__ = ["DEFAULT_BASE_URL", "NO_RETRY", "BatchClient", "RetryPolicy", "validate_batch_id"]
+
+DEFAULT_BASE_URL = "https://api.twelvelabs.io/v1.3"
+API_KEY_ENV = "TWELVELABS_API_KEY"
+BASE_URL_ENV = "TWELVELABS_BASE_URL"
+
+MAX_REQUESTS = 1000
+ANALYSIS_MODES = ("general", "time_based_metadata")
+BATCH_STATUSES = ("pending", "processing", "canceling", "canceled", "completed", "expired")
+_BATCH_ID = re.compile(r"[0-9a-fA-F]{24}")
+_CUSTOM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+log = logging.getLogger("batch_widget.client")
+
+try:  # orjson decodes result lines several times faster; it is optional
+    import orjson
+
+    _loads: Callable[[bytes], Any] = orjson.loads
+except ImportError:  # pragma: no cover - exercised on machines without orjson
+    _loads = json.loads
+
+
+def validate_batch_id(batch_id: object) -> str:
+    """Return ``batch_id`` if it has the API's format (24 hex characters), else raise.
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the value, before any request is sent.
+    """
+    if not isinstance(batch_id, str) or not _BATCH_ID.fullmatch(batch_id):
+        raise InvalidInputError(
+            f"batch_id {batch_id!r} is not a batch id: expected 24 hexadecimal characters, "
+            "as returned by create() or shown by list_batches()."
+        )
+    return batch_id
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How transient failures are retried.
+
+    Exponential backoff with full jitter (``base * 2**n``, capped at ``max_delay``), or the
+    server's ``Retry-After`` when it gives one, until ``max_attempts`` tries or ``budget`` seconds
+    of waiting in total, whichever comes first.
+    """
+
+    max_attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+    budget: float = 60.0
+
+    def backoff(self, attempt: int) -> float:
+        """Delay before retry number ``attempt`` (1-based), with full jitter."""
+        cap = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return random.uniform(cap / 2, cap)
+
+
+NO_RETRY = RetryPolicy(max_attempts=1)
+
+_STATUS_ERRORS: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: BadRequestError,
+    429: RateLimitError,
+}
+
+RetryMode = Literal["idempotent", "create", "never"]
+
+
+class _ApiKeyAuth(httpx.Auth):
+    """Adds ``x-api-key`` to each request; its repr never shows the key."""
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["x-api-key"] = self._key
+        yield request
+
+    def __repr__(self) -> str:
+        return "_ApiKeyAuth(key=***)"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_base_url(url: str, allow_insecure_http: bool) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"base_url {url!r} is not an http(s) URL; use e.g. {DEFAULT_BASE_URL!r}."
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if not allow_insecure_http:
+            raise ConfigurationError(
+                f"base_url {url!r} uses plain http to a non-loopback host, which would send the "
+                "API key unencrypted. Use https, or pass allow_insecure_http=True if you must."
+            )
+        warnings.warn(
+            f"batch_widget: sending the API key over plain http to {parts.hostname}",
+            stacklevel=3,
+        )
+    return url.rstrip("/")
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _error_from_response(
+    response: httpx.Response, body: bytes, *, operation: str, batch_id: str | None
+) -> APIError:
+    """Build the typed error for an error response; accepts nested, flat, empty and non-JSON bodies."""
+    code = message = excerpt = None
+    parsed: Any = None
+    if body.strip():
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            text = body.decode("utf-8", "replace")
+            # a proxy's HTML page: keep its title or first words, not the whole markup
+            title = re.search(r"<title>(.*?)</title>", text, re.I | re.S)
+            excerpt = (title.group(1) if title else re.sub(r"<[^>]+>|\s+", " ", text))[:200].strip()
+            excerpt = f"non-JSON response: {excerpt}" if excerpt else None
+    if isinstance(parsed, dict):
+        inner = parsed.get("error") if isinstance(parsed.get("error"), dict) else parsed
+        code = inner.get("code") if isinstance(inner.get("code"), str) else None
+        raw_message = inner.get("message")
+        message = raw_message if isinstance(raw_message, str) else None
+        if code is None and isinstance(parsed.get("error"), str):
+            message = message or parsed["error"]
+    status = response.status_code
+    cls = _STATUS_ERRORS.get(status, ServerError if status >= 500 else APIError)
+    return cls(
+        status,
+        code=code,
+        api_message=message,
+        batch_id=batch_id,
+        retry_after=parse_retry_after(response.headers.get("retry-after")),
+        operation=operation,
+        body_excerpt=excerpt,
+    )
+
+
+def _transport_error(exc: httpx.TransportError, operation: str, batch_id: str | None) -> TransportError:
+    where = f" (batch {batch_id})" if batch_id else ""
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError(
+            f"{operation} timed out{where}: the server did not answer in time "
+            f"({type(exc).__name__}). It may be slow or overloaded: try again, or raise timeout=.",
+            batch_id=batch_id,
+            operation=operation,
+        )
+    return APIConnectionError(
+        f"{operation} could not reach the server{where} ({type(exc).__name__}: {exc}). "
+        "Check the network and the base URL, then try again.",
+        batch_id=batch_id,
+        operation=operation,
+    )
+
+
+def _should_retry(error: Exception, mode: RetryMode) -> bool:
+    if mode == "never":
+        return False
+    if mode == "create":
+        # A create is retried only where no batch can have been made: the API says so for
+        # 429 and 503, and a refused connection never reached it. Never after a timeout.
+        if isinstance(error, APIError):
+            return error.status_code in (429, 503)
+        return isinstance(error, APIConnectionError) and bool(
+            error.__cause__ and isinstance(error.__cause__, httpx.ConnectError)
+        )
+    if isinstance(error, APIError):
+        return error.retryable
+    return isinstance(error, TransportError)
+
+
+class BatchClient:
+    """Async client for the batch analysis API.
+
+    Parameters
+    ----------
+    api_key : str, optional
+        Your TwelveLabs API key; defaults to the ``TWELVELABS_API_KEY`` environment variable.
+    base_url : str, optional
+        Defaults to ``TWELVELABS_BASE_URL``, else the public v1.3 URL. Must be https, except for
+        a loopback address (the local simulator) or with ``allow_insecure_http=True``.
+    timeout : float
+        Seconds to wait for the server at each step (connect, each read).
+    retry : RetryPolicy
+        How transient failures (429, 5xx, timeouts, connection errors) are retried.
+
+    Examples
+    --------
+    >>> async with BatchClient() as client:          # doctest: +SKIP
+    ...     batch = await client.get("6a1f0c2e9b3d4e5f60718293")
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        allow_insecure_http: bool = False,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        max_connections: int = 20,
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        if not key or not key.strip():
+            raise ConfigurationError(
+                "No TwelveLabs API key: set the TWELVELABS_API_KEY environment variable or pass "
+                "api_key=... (keys: https://playground.twelvelabs.io/dashboard/api-keys). "
+                "To try batch_widget without an account, start the local simulator: "
+                "`with batch_widget.simulator.Simulator() as sim: BatchClient(sim.api_key, base_url=sim.base_url)`."
+            )
+        url = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        self.base_url = _check_base_url(url, allow_insecure_http)
+        self._settings: dict[str, Any] = {
+            "api_key": key, "base_url": self.base_url, "timeout": timeout, "retry": retry,
+            "allow_insecure_http": allow_insecure_http, "max_connections": max_connections,
+        }  # fmt: skip
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url + "/",
+            auth=_ApiKeyAuth(key.strip()),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            headers={"user-agent": "batch-widget/0.1", "accept": "application/json"},
+            transport=transport,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        )
+
+    def __repr__(self) -> str:
+        return f"BatchClient(base_url={self.base_url!r}, api_key=***)"
+
+    def clone(self) -> BatchClient:
+        """A new client with the same key and settings, for use on another event loop.
+
+        An ``httpx.AsyncClient`` belongs to the loop it first ran on; blocking helpers run
+        their own loop in a worker thread and need their own client.
+        """
+        return BatchClient(**self._settings)
+
+    __str__ = __repr__
+
+    async def __aenter__(self) -> BatchClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the pooled connections. The client cannot be used afterwards."""
+        await self._http.aclose()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._http.is_closed
+
+    # -- the six endpoints -------------------------------------------------------------------
+
+    async def create(
+        self,
+        *,
+        analysis_mode: str,
+        requests: Sequence[Mapping[str, Any] | str],
+        model_name: str = "pegasus1.5",
+        defaults: Mapping[str, Any] | None = None,
+    ) -> CreatedBatch:
+        """Create a batch of 1 to 1,000 analysis requests.
+
+        Parameters
+        ----------
+        analysis_mode : {"general", "time_based_metadata"}
+        requests : sequence of dict or str
+            Each a ``BatchItemRequest`` dict (``{"video": {"type": "asset_id", "asset_id": ...},
+            "custom_id": ...}``), or a bare asset id string as a shorthand.
+        model_name : str
+            ``"pegasus1.5"``, the only model batches accept today.
+        defaults : dict, optional
+            Settings applied to every request that does not set them itself.
+
+        Returns
+        -------
+        CreatedBatch
+            With ``items`` (task_id, custom_id) in request order.
+
+        Notes
+        -----
+        Retried only on 429 and 503 (the API made no batch) and on a refused connection; never
+        after a timeout, where a retry could create a duplicate batch.
+        """
+        body = build_create_body(
+            analysis_mode=analysis_mode, requests=requests, model_name=model_name, defaults=defaults
+        )
+        response = await self._request("create batch", "POST", "analyze/batches", json=body, mode="create")
+        return CreatedBatch.from_dict(response.json())
+
+    async def list_page(
+        self,
+        page: int = 1,
+        *,
+        page_limit: int = 10,
+        status: str | Iterable[str] | None = None,
+        analysis_mode: str | Iterable[str] | None = None,
+    ) -> BatchPage:
+        """Fetch one page of the account's batches, newest first."""
+        if not isinstance(page, int) or page < 1:
+            raise InvalidInputError(f"page {page!r} must be an integer >= 1.")
+        if not isinstance(page_limit, int) or not 1 <= page_limit <= 50:
+            raise InvalidInputError(f"page_limit {page_limit!r} must be an integer from 1 to 50.")
+        params: list[tuple[str, str | int]] = [("page", page), ("page_limit", page_limit)]
+        params += [("status", s) for s in _values("status", status, BATCH_STATUSES)]
+        params += [("analysis_mode", m) for m in _values("analysis_mode", analysis_mode, ANALYSIS_MODES)]
+        response = await self._request("list batches", "GET", "analyze/batches", params=params)
+        return BatchPage.from_dict(response.json(), page=page, limit=page_limit)
+
+    async def list(
+        self,
+        *,
+        status: str | Iterable[str] | None = None,
+        analysis_mode: str | Iterable[str] | None = None,
+        page_limit: int = 50,
+    ) -> AsyncIterator[Batch]:
+        """Iterate over every batch of the account, newest first, page by page.
+
+        Stops at ``page_info.total_page`` (never asks for a page past the last one).
+        """
+        page = 1
+        while True:
+            result = await self.list_page(
+                page, page_limit=page_limit, status=status, analysis_mode=analysis_mode
+            )
+            for batch in result.batches:
+                yield batch
+            if page >= result.total_page or not result.batches:
+                return
+            page += 1
+
+    async def get(self, batch_id: str, *, retry: RetryPolicy | None = None) -> Batch:
+        """Fetch the current status and counts of a batch.
+
+        ``retry`` overrides the client's policy for this call (the poller passes ``NO_RETRY``
+        and schedules its own retries, so that it can show them).
+        """
+        validate_batch_id(batch_id)
+        response = await self._request(
+            "get batch status", "GET", f"analyze/batches/{batch_id}", batch_id=batch_id, retry=retry
+        )
+        return Batch.from_dict(response.json())
+
+    async def cancel(self, batch_id: str) -> Batch:
+        """Ask the API to cancel a pending or processing batch.
+
+        Queued items are canceled; items already processing run to completion. The returned
+        batch is as it was at request time: watch it to see ``canceling`` then ``canceled``.
+        Raises ``ConflictError`` (code ``batch_completed``, ``batch_canceled`` or
+        ``batch_expired``) when the batch has already ended.
+        """
+        validate_batch_id(batch_id)
+        response = await self._request(
+            "cancel batch", "POST", f"analyze/batches/{batch_id}/cancel", batch_id=batch_id
+        )
+        return Batch.from_dict(response.json())
+
+    async def delete(self, batch_id: str) -> None:
+        """Delete an ended batch and all its results. Raises ``ConflictError`` while it runs."""
+        validate_batch_id(batch_id)
+        await self._request("delete batch", "DELETE", f"analyze/batches/{batch_id}", batch_id=batch_id)
+
+    async def results(
+        self,
+        batch_id: str,
+        *,
+        malformed: Literal["raise", "yield"] = "raise",
+        resume: int = 2,
+    ) -> AsyncIterator[ResultLine | ResultLineError]:
+        """Stream the per-item results as they arrive (JSON Lines), one ``ResultLine`` per item.
+
+        Works mid-run (unfinished items come back as ``queued`` or ``processing``). The body is
+        never buffered whole: lines are parsed as their bytes arrive.
+
+        Parameters
+        ----------
+        malformed : {"raise", "yield"}
+            A line that is not a JSON object raises ``ResultLineError`` (with its raw text and
+            line number), or, with ``"yield"``, is yielded as that error object so the stream
+            goes on and no line is lost.
+        resume : int
+            If the stream is cut mid-way, fetch it again up to this many times and yield only
+            the lines not yet seen (or whose status changed), so the caller gets every item
+            exactly once. After that, the cut surfaces as ``APIConnectionError``.
+        """
+        validate_batch_id(batch_id)
+        seen: dict[str, str] = {}
+        cuts = 0
+        while True:
+            try:
+                async for item in self._stream_results(batch_id, malformed):
+                    if isinstance(item, ResultLine) and item.task_id is not None:
+                        status = item.status.value
+                        if seen.get(item.task_id) == status:
+                            continue  # already yielded before a cut: no duplicates
+                        seen[item.task_id] = status
+                    yield item
+                return
+            except APIConnectionError:
+                cuts += 1
+                if cuts > resume:
+                    raise
+                log.info("results stream of batch %s was cut; fetching it again (%d/%d)", batch_id, cuts, resume)
+
+    async def _stream_results(
+        self, batch_id: str, malformed: Literal["raise", "yield"]
+    ) -> AsyncIterator[ResultLine | ResultLineError]:
+        operation = "get results"
+        async with self._stream(operation, f"analyze/batches/{batch_id}/results", batch_id) as response:
+            line_no = 0
+            buffer = b""
+            try:
+                async for chunk in response.aiter_bytes():
+                    buffer += chunk
+                    if b"\n" not in chunk:
+                        continue
+                    *lines, buffer = buffer.split(b"\n")
+                    for raw in lines:
+                        line_no += 1
+                        item = _parse_line(raw, line_no)
+                        if item is None:
+                            line_no -= 1  # blank line: not an item
+                            continue
+                        if isinstance(item, ResultLineError) and malformed == "raise":
+                            raise item
+                        yield item
+            except httpx.TransportError as exc:
+                raise _transport_error(exc, operation, batch_id) from exc
+            if buffer.strip():
+                item = _parse_line(buffer, line_no + 1)
+                if isinstance(item, ResultLineError) and malformed == "raise":
+                    raise item
+                if item is not None:
+                    yield item
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    async def _request(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        batch_id: str | None = None,
+        json: Any = None,
+        params: Any = None,
+        mode: RetryMode = "idempotent",
+        retry: RetryPolicy | None = None,
+    ) -> httpx.Response:
+        async def send() -> httpx.Response:
+            response = await self._http.request(method, path, json=json, params=params)
+            if response.status_code >= 400:
+                raise _error_from_response(response, response.content, operation=operation, batch_id=batch_id)
+            return response
+
+        return await self._with_retries(operation, send, batch_id=batch_id, mode=mode, policy=retry)
+
+    def _stream(self, operation: str, path: str, batch_id: str) -> _StreamContext:
+        return _StreamContext(self, operation, path, batch_id)
+
+    async def _with_retries(
+        self,
+        operation: str,
+        send: Callable[[], Awaitable[httpx.Response]],
+        *,
+        batch_id: str | None,
+        mode: RetryMode,
+        policy: RetryPolicy | None = None,
+    ) -> httpx.Response:
+        policy = policy or self.retry
+        waited = 0.0
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                try:
+                    return await send()
+                except httpx.TransportError as exc:
+                    raise _transport_error(exc, operation, batch_id) from exc
+            except (APIError, TransportError) as error:
+                if not _should_retry(error, mode) or attempt >= policy.max_attempts:
+                    raise
+                retry_after = error.retry_after if isinstance(error, APIError) else None
+                delay = retry_after if retry_after is not None else policy.backoff(attempt)
+                if waited + delay > policy.budget:
+                    raise
+                waited += delay
+                log.info(
+                    "%s: %s; retrying in %.1f s (attempt %d of %d)",
+                    operation, _short(error), delay, attempt + 1, policy.max_attempts,
+                )  # fmt: skip
+                await self._sleep(delay)
+
+
+class _StreamContext:
+    """``async with`` a streamed GET whose opening is retried like any idempotent call."""
+
+    def __init__(self, client: BatchClient, operation: str, path: str, batch_id: str) -> None:
+        self._client, self._operation, self._path, self._batch_id = client, operation, path, batch_id
+        self._response: httpx.Response | None = None
+
+    async def __aenter__(self) -> httpx.Response:
+        http = self._client._http
+
+        async def send() -> httpx.Response:
+            request = http.build_request("GET", self._path, headers={"accept": "application/jsonl"})
+            response = await http.send(request, stream=True)
+            if response.status_code >= 400:
+                try:
+                    body = await response.aread()
+                finally:
+                    await response.aclose()
+                raise _error_from_response(
+                    response, body, operation=self._operation, batch_id=self._batch_id
+                )
+            return response
+
+        self._response = await self._client._with_retries(
+            self._operation, send, batch_id=self._batch_id, mode="idempotent"
+        )
+        return self._response
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._response is not None:
+            await self._response.aclose()
+
+
+def _short(error: Exception) -> str:
+    if isinstance(error, APIError):
+        return f"HTTP {error.status_code}" + (f" ({error.code})" if error.code else "")
+    return type(error).__name__
+
+
+def _parse_line(raw: bytes, line_no: int) -> ResultLine | ResultLineError | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        obj = _loads(raw)
+    except ValueError as exc:
+        return ResultLineError(line_no, raw.decode("utf-8", "replace"), f"invalid JSON: {exc}")
+    if not isinstance(obj, dict):
+        return ResultLineError(line_no, raw.decode("utf-8", "replace"), "not a JSON object")
+    try:
+        return ResultLine.from_dict(obj, line_no)
+    except (TypeError, ValueError, AttributeError) as exc:
+        return ResultLineError(line_no, raw.decode("utf-8", "replace"), f"unexpected shape: {exc}")
+
+
+def _values(name: str, value: str | Iterable[str] | None, allowed: Sequence[str]) -> list[str]:
+    if value is None:
+        return []
+    values = [value] if isinstance(value, str) else list(value)
+    for v in values:
+        if v not in allowed:
+            raise InvalidInputError(f"{name} {v!r} is not one of {', '.join(allowed)}.")
+    return values
+
+
+# -- create-body validation (before any request) ----------------------------------------------
+
+
+def build_create_body(
+    *,
+    analysis_mode: str,
+    requests: Sequence[Mapping[str, Any] | str],
+    model_name: str = "pegasus1.5",
+    defaults: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Check a create call's arguments and return the JSON body, or raise ``InvalidInputError``.
+
+    Every message names the offending value and, for a request, its index.
+    """
+    if analysis_mode not in ANALYSIS_MODES:
+        raise InvalidInputError(
+            f"analysis_mode {analysis_mode!r} is not one of {', '.join(ANALYSIS_MODES)}."
+        )
+    if not isinstance(model_name, str) or not model_name:
+        raise InvalidInputError(f"model_name {model_name!r} must be a model name such as 'pegasus1.5'.")
+    if isinstance(requests, (str, bytes)) or not isinstance(requests, Sequence):
+        raise InvalidInputError(
+            f"requests must be a list of request dicts (or asset id strings), got {type(requests).__name__}."
+        )
+    if not 1 <= len(requests) <= MAX_REQUESTS:
+        raise InvalidInputError(
+            f"a batch holds 1 to {MAX_REQUESTS} requests, got {len(requests)}; "
+            "split larger inputs into several batches."
+        )
+    if defaults is not None and not isinstance(defaults, Mapping):
+        raise InvalidInputError(f"defaults must be a dict, got {type(defaults).__name__}.")
+    defaults = dict(defaults or {})
+    default_format = _format_type(defaults.get("response_format"), "defaults.response_format")
+    _check_mode_fields(analysis_mode, defaults, "defaults", default_format, item=False)
+
+    items: list[dict[str, Any]] = []
+    seen_ids: dict[str, int] = {}
+    for index, request in enumerate(requests):
+        where = f"requests[{index}]"
+        if isinstance(request, str):
+            request = {"video": {"type": "asset_id", "asset_id": request}}
+        if not isinstance(request, Mapping):
+            raise InvalidInputError(f"{where} must be a dict or an asset id string, got {request!r}.")
+        item = dict(request)
+        video = item.get("video")
+        if not isinstance(video, Mapping) or video.get("type", "asset_id") != "asset_id":
+            raise InvalidInputError(
+                f"{where}.video must be {{'type': 'asset_id', 'asset_id': ...}} (batches take "
+                f"uploaded assets only), got {video!r}."
+            )
+        asset_id = video.get("asset_id")
+        if not isinstance(asset_id, str) or not asset_id.strip():
+            raise InvalidInputError(f"{where}.video.asset_id {asset_id!r} must be a non-empty asset id string.")
+        item["video"] = {**video, "type": "asset_id"}
+        if "custom_id" in item and item["custom_id"] is not None:
+            custom_id = item["custom_id"]
+            if not isinstance(custom_id, str) or not _CUSTOM_ID.fullmatch(custom_id):
+                raise InvalidInputError(
+                    f"{where}.custom_id {custom_id!r} is invalid: use 1 to 64 characters of "
+                    "letters, digits, '_' and '-'."
+                )
+            if custom_id in seen_ids:
+                raise InvalidInputError(
+                    f"{where}.custom_id {custom_id!r} is a duplicate of requests[{seen_ids[custom_id]}]"
+                    ".custom_id; custom_ids must be unique in a batch."
+                )
+            seen_ids[custom_id] = index
+        fmt = _format_type(item.get("response_format"), f"{where}.response_format") or default_format
+        _check_mode_fields(analysis_mode, item, where, fmt, item=True, defaults=defaults)
+        items.append(item)
+
+    body: dict[str, Any] = {"model_name": model_name, "analysis_mode": analysis_mode, "requests": items}
+    if defaults:
+        body["defaults"] = defaults
+    return body
+
+
+def _format_type(response_format: Any, where: str) -> str | None:
+    if response_format is None:
+        return None
+    if not isinstance(response_format, Mapping) or response_format.get("type") not in (
+        "json_schema",
+        "segment_definitions",
+    ):
+        raise InvalidInputError(
+            f"{where} {response_format!r} must be a dict with type 'json_schema' or 'segment_definitions'."
+        )
+    kind = str(response_format["type"])
+    if kind == "json_schema" and not isinstance(response_format.get("json_schema"), Mapping):
+        raise InvalidInputError(f"{where} has type 'json_schema' but no 'json_schema' dict.")
+    if kind == "segment_definitions":
+        defs = response_format.get("segment_definitions")
+        if not isinstance(defs, Sequence) or not 1 <= len(defs) <= 20:
+            raise InvalidInputError(
+                f"{where}.segment_definitions must be a list of 1 to 20 definitions, got {defs!r}."
+            )
+    return kind
+
+
+def _check_mode_fields(
+    mode: str,
+    fields: Mapping[str, Any],
+    where: str,
+    fmt: str | None,
+    *,
+    item: bool,
+    defaults: Mapping[str, Any] | None = None,
+) -> None:
+    prompt = fields.get("prompt")
+    if prompt is not None and (not isinstance(prompt, Mapping) or not isinstance(prompt.get("input_text"), str)):
+        raise InvalidInputError(
+            f"{where}.prompt {prompt!r} must be a dict like {{'input_text': 'Summarise the video.'}}."
+        )
+    if mode == "time_based_metadata":
+        if prompt is not None:
+            raise InvalidInputError(
+                f"{where}.prompt is not supported in analysis_mode 'time_based_metadata'; "
+                "describe what to find in response_format.segment_definitions instead."
+            )
+        if item and fmt != "segment_definitions":
+            raise InvalidInputError(
+                f"{where}: analysis_mode 'time_based_metadata' needs response_format type "
+                f"'segment_definitions' (in the request or in defaults), got {fmt!r}."
+            )
+    else:
+        if fmt == "segment_definitions":
+            raise InvalidInputError(
+                f"{where}.response_format type 'segment_definitions' needs analysis_mode "
+                "'time_based_metadata', not 'general'."
+            )
+        if item and prompt is None and (defaults or {}).get("prompt") is None:
+            raise InvalidInputError(
+                f"{where} has no prompt and defaults has none: analysis_mode 'general' needs "
+                "prompt={'input_text': ...} in the request or in defaults."
+            )
+    for key in ("min_segment_duration", "max_segment_duration"):
+        if fields.get(key) is not None and mode != "time_based_metadata":
+            raise InvalidInputError(f"{where}.{key} applies only to analysis_mode 'time_based_metadata'.")
+    start, end = fields.get("start_time"), fields.get("end_time")
+    if start is not None and end is not None and not float(start) < float(end):
+        raise InvalidInputError(f"{where}: start_time {start!r} must be before end_time {end!r}.")

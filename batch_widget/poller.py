@@ -1,0 +1,457 @@
+"""Watch one batch on the running event loop and hand each new snapshot to listeners.
+
+The poller is an asyncio task on the loop that started it (in a notebook, the kernel's own), so
+the notebook stays usable while a batch runs. It knows nothing of widgets: listeners receive a
+``PollUpdate`` and do what they like with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+import warnings
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Literal
+
+from .client import NO_RETRY, BatchClient, validate_batch_id
+from .errors import APIError, APITimeoutError, BatchWidgetError, TransportError
+from .models import Batch, BatchStatus
+
+__all__ = ["BatchPoller", "PollUpdate", "Schedule", "ThroughputEstimator", "WatchState"]
+
+log = logging.getLogger("batch_widget.poller")
+
+WatchState = Literal["starting", "watching", "retrying", "done", "error", "stopped"]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When to poll next.
+
+    Fast at first and near the end, slower while nothing changes, the interval growing with the
+    batch's age (a change is then seen within a small share of the elapsed time), always within
+    ``[min_interval, max_interval]`` and never sooner than a server's ``Retry-After``.
+    """
+
+    min_interval: float = 2.0
+    max_interval: float = 60.0
+    age_fraction: float = 0.04  # poll at least every 4 % of the time watched so far...
+    idle_growth: float = 1.5  # ...and back off by this factor while nothing changes
+    tail_interval: float = 3.0  # when the end is near (no queued items, or ETA close)
+    error_base: float = 2.0  # first retry after a transient error, doubling up to max_interval
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_interval <= self.max_interval:
+            raise ValueError(
+                f"Schedule needs 0 < min_interval <= max_interval, got {self.min_interval!r} "
+                f"and {self.max_interval!r}."
+            )
+
+    def next_interval(
+        self,
+        *,
+        previous: float,
+        changed: bool,
+        watched_for: float,
+        batch: Batch,
+        eta_s: float | None,
+    ) -> float:
+        base = self.age_fraction * watched_for
+        interval = base if changed else max(base, previous * self.idle_growth)
+        near_end = batch.status in (BatchStatus.CANCELING,) or (
+            batch.queued_items == 0 and batch.processing_items > 0
+        )
+        if eta_s is not None:
+            near_end = near_end or eta_s < 2 * interval
+        if near_end:
+            interval = min(interval, self.tail_interval)
+        return min(self.max_interval, max(self.min_interval, interval))
+
+    def error_interval(self, failures: int, retry_after: float | None) -> float:
+        delay = min(self.max_interval, self.error_base * 2 ** (failures - 1))
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return delay
+
+
+class ThroughputEstimator:
+    """Smoothed items-per-minute and ETA from finished items.
+
+    TwelveLabs counts move in jumps and stall: the rate is the slope over a sliding window of
+    recent samples (at least ``window`` seconds, or a fifth of the time watched), blended with
+    the average since the watch began, so one jump or one stall does not swing the ETA wildly.
+    """
+
+    def __init__(self, window: float = 300.0, history: int = 40) -> None:
+        self.window = window
+        self._samples: deque[tuple[float, int]] = deque()
+        self._first: tuple[float, int] | None = None
+        self.history: deque[float] = deque(maxlen=history)
+        self.rate_per_min: float | None = None
+
+    def add(self, t: float, done: int) -> None:
+        if self._first is None:
+            self._first = (t, done)
+        if self._samples and done < self._samples[-1][1]:
+            # counts went backwards (a recount): start over from here
+            self._samples.clear()
+            self._first = (t, done)
+        self._samples.append((t, done))
+        span = max(self.window, (t - self._first[0]) / 5)
+        while len(self._samples) > 2 and t - self._samples[1][0] >= span:
+            self._samples.popleft()
+        self.rate_per_min = self._rate(t, done)
+        if self.rate_per_min is not None:
+            self.history.append(round(self.rate_per_min, 3))
+
+    def _rate(self, t: float, done: int) -> float | None:
+        assert self._first is not None
+        t0, d0 = self._first
+        if done == d0 or t <= t0:
+            return None  # nothing finished since the watch began: no rate yet
+        overall = (done - d0) / (t - t0)
+        ts, ds = self._samples[0]
+        recent = (done - ds) / (t - ts) if t > ts else overall
+        return 60.0 * (0.5 * overall + 0.5 * recent)
+
+    def eta_seconds(self, remaining: int) -> float | None:
+        if remaining <= 0:
+            return 0.0
+        if not self.rate_per_min:
+            return None
+        return remaining / self.rate_per_min * 60.0
+
+
+@dataclass(frozen=True)
+class PollUpdate:
+    """What the poller knows after one poll: the snapshot and how the watch is going."""
+
+    batch_id: str
+    batch: Batch | None
+    state: WatchState
+    error: str = ""
+    rate_per_min: float | None = None
+    eta_s: float | None = None
+    interval_s: float = 0.0
+    updated_at: datetime | None = None
+    history: tuple[float, ...] = field(default=())
+    exception: BaseException | None = field(default=None, compare=False, repr=False)
+
+
+Listener = Callable[[PollUpdate], None]
+
+_REGISTRY: dict[tuple[str, str], BatchPoller] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+class BatchPoller:
+    """Watches one batch until it reaches a terminal status.
+
+    Use :meth:`shared` to get the one poller for a batch in this process (a re-run cell shares
+    it); listeners receive a :class:`PollUpdate` after every poll. ``clock`` (monotonic seconds),
+    ``wall`` (a datetime now) and ``sleep`` are injectable so tests can live through hours of a
+    batch in seconds.
+    """
+
+    def __init__(
+        self,
+        client: BatchClient,
+        batch_id: str,
+        *,
+        schedule: Schedule | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        self.client = client
+        self.batch_id = validate_batch_id(batch_id)
+        self.schedule = schedule or Schedule()
+        self._clock = clock
+        self._wall = wall
+        self._sleep = sleep
+        self._listeners: list[Listener] = []
+        self._queues: list[asyncio.Queue[PollUpdate | None]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+        self._done: asyncio.Future[Batch] | None = None
+        self._users = 0
+        self.estimator = ThroughputEstimator()
+        self.polls = 0
+        self.update = PollUpdate(batch_id=batch_id, batch=None, state="starting")
+
+    # -- sharing ------------------------------------------------------------------------------
+
+    @classmethod
+    def shared(cls, client: BatchClient, batch_id: str, **kwargs: object) -> BatchPoller:
+        """The running poller for ``batch_id`` on this client's API, or a new one."""
+        key = (client.base_url, validate_batch_id(batch_id))
+        with _REGISTRY_LOCK:
+            poller = _REGISTRY.get(key)
+            if poller is None or poller.stopped:
+                poller = cls(client, batch_id, **kwargs)  # type: ignore[arg-type]
+                _REGISTRY[key] = poller
+            return poller
+
+    def acquire(self) -> None:
+        """Count one more user (a widget); starts polling if needed."""
+        self._users += 1
+        self.start()
+
+    def release(self) -> None:
+        """One user fewer; the last one out stops the polling."""
+        self._users = max(0, self._users - 1)
+        if self._users == 0:
+            self.stop()
+
+    # -- listening ----------------------------------------------------------------------------
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    async def updates(self) -> AsyncIterator[PollUpdate]:
+        """Every update from now until the watch ends (starting with the latest one)."""
+        queue: asyncio.Queue[PollUpdate | None] = asyncio.Queue()
+        self._queues.append(queue)
+        queue.put_nowait(self.update)
+        if self.finished:
+            queue.put_nowait(None)
+        try:
+            while (item := await queue.get()) is not None:
+                yield item
+        finally:
+            with contextlib.suppress(ValueError):
+                self._queues.remove(queue)
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    @property
+    def batch(self) -> Batch | None:
+        return self.update.batch
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    @property
+    def finished(self) -> bool:
+        return self.update.state in ("done", "error", "stopped")
+
+    @property
+    def stopped(self) -> bool:
+        return self.update.state == "stopped" or (self.update.state == "error")
+
+    def start(self) -> None:
+        """Start polling on the running event loop (no-op when already running or finished)."""
+        if self.running or self.update.state in ("done", "error") or not _loop_running():
+            return  # without a running loop (a plain script) wait() starts it instead
+        loop = asyncio.get_running_loop()
+        if self._done is None or self._done.done() or self._done.get_loop() is not loop:
+            self._done = loop.create_future()
+        self._wake = asyncio.Event()
+        if self.update.state == "stopped":
+            self._publish(replace(self.update, state="starting", error=""))
+        self._task = loop.create_task(self._run(), name=f"batch_widget poll {self.batch_id}")
+
+    def stop(self) -> None:
+        """Stop polling; ``wait()`` then returns the last snapshot."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        if not self.finished:
+            self._publish(replace(self.update, state="stopped"))
+        self._finish()
+
+    def refresh(self) -> None:
+        """Poll now instead of at the next scheduled time."""
+        if self._wake is not None:
+            self._wake.set()
+
+    async def wait(self) -> Batch:
+        """Wait, without blocking the event loop, until the batch ends; return the final snapshot.
+
+        Raises the fatal error (e.g. ``NotFoundError``, ``AuthenticationError``) if the watch
+        ended on one.
+        """
+        self.start()
+        assert self._done is not None
+        return await asyncio.shield(self._done)
+
+    def wait_blocking(self) -> Batch:
+        """Block the calling thread until the batch ends (for scripts).
+
+        In a notebook prefer ``await poller.wait()``: while this blocks, the kernel cannot run
+        anything else, so every live display pauses until it returns.
+        """
+        if _loop_running():
+            warnings.warn(
+                "wait_blocking() blocks the kernel: live widgets pause until the batch ends. "
+                "Use `await w.wait()` in a notebook to keep them updating.",
+                stacklevel=2,
+            )
+        result: dict[str, Batch | BaseException] = {}
+
+        def worker() -> None:
+            async def run() -> Batch:
+                async with self.client.clone() as client:
+                    poller = BatchPoller(client, self.batch_id, schedule=self.schedule)
+                    return await poller.wait()
+
+            try:
+                result["batch"] = asyncio.run(run())
+            except BaseException as exc:  # noqa: BLE001 - handed back to the caller's thread
+                result["error"] = exc
+
+        thread = threading.Thread(target=worker, name=f"batch_widget wait {self.batch_id}")
+        thread.start()
+        thread.join()
+        if "error" in result:
+            raise result["error"]
+        final = result["batch"]
+        assert isinstance(final, Batch)
+        return final
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    async def _pause(self, seconds: float) -> None:
+        assert self._wake is not None
+        self._wake.clear()
+        if self._sleep is not None:
+            sleeper = asyncio.ensure_future(self._sleep(seconds))
+            waker = asyncio.ensure_future(self._wake.wait())
+            done, pending = await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+
+    async def _run(self) -> None:
+        started = self._clock()
+        interval = self.schedule.min_interval
+        failures = 0
+        last_counts: tuple[object, ...] | None = None
+        try:
+            while True:
+                try:
+                    batch = await self.client.get(self.batch_id, retry=NO_RETRY)
+                except (APIError, TransportError) as error:
+                    self.polls += 1
+                    if not getattr(error, "retryable", False):
+                        self._fail(error)
+                        return
+                    failures += 1
+                    retry_after = error.retry_after if isinstance(error, APIError) else None
+                    delay = self.schedule.error_interval(failures, retry_after)
+                    self._publish(
+                        replace(
+                            self.update,
+                            state="retrying",
+                            error=f"{_describe(error)}; retrying in {delay:.0f} s (attempt {failures + 1})",
+                            interval_s=delay,
+                            exception=error,
+                        )
+                    )
+                    await self._pause(delay)
+                    continue
+                except BatchWidgetError as error:
+                    self._fail(error)
+                    return
+                self.polls += 1
+                failures = 0
+                now = self._clock()
+                counts = (batch.status, batch.total_items, *batch.counts.values())
+                changed = counts != last_counts
+                last_counts = counts
+                self.estimator.add(now, batch.done_items)
+                remaining = max(0, batch.total_items - batch.done_items)
+                eta = None if batch.is_terminal else self.estimator.eta_seconds(remaining)
+                interval = self.schedule.next_interval(
+                    previous=interval, changed=changed, watched_for=now - started, batch=batch, eta_s=eta
+                )
+                state: WatchState = "done" if batch.is_terminal else "watching"
+                self._publish(
+                    PollUpdate(
+                        batch_id=self.batch_id,
+                        batch=batch,
+                        state=state,
+                        rate_per_min=self.estimator.rate_per_min,
+                        eta_s=eta,
+                        interval_s=interval,
+                        updated_at=self._wall(),
+                        history=tuple(self.estimator.history),
+                    )
+                )
+                if batch.is_terminal:
+                    self._finish()
+                    return
+                await self._pause(interval)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # a bug must end the watch visibly, never kill the kernel
+            log.exception("poller for batch %s crashed", self.batch_id)
+            self._fail(error)
+
+    def _fail(self, error: BaseException) -> None:
+        self._publish(replace(self.update, state="error", error=_describe(error), exception=error))
+        self._finish(error)
+
+    def _finish(self, error: BaseException | None = None) -> None:
+        if self._done is not None and not self._done.done():
+            if error is not None:
+                self._done.set_exception(error)
+            elif self.update.batch is not None:
+                self._done.set_result(self.update.batch)
+            else:
+                self._done.set_exception(
+                    BatchWidgetError(f"the watch of batch {self.batch_id} stopped before any status arrived")
+                )
+            # retrieve it once so asyncio does not log "exception was never retrieved"
+            self._done.exception()
+        for queue in self._queues:
+            queue.put_nowait(None)
+
+    def _publish(self, update: PollUpdate) -> None:
+        self.update = update
+        for listener in list(self._listeners):
+            try:
+                listener(update)
+            except Exception:  # one broken listener must not stop the watch
+                log.exception("listener of batch %s failed", self.batch_id)
+        for queue in self._queues:
+            queue.put_nowait(update)
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _describe(error: BaseException) -> str:
+    """A short sentence for the widget's banner."""
+    if isinstance(error, APIError):
+        kind = {401: "The API key was refused", 403: "Access denied", 404: "Batch not found",
+                429: "Rate limited"}.get(error.status_code)  # fmt: skip
+        if kind is None:
+            kind = f"Server error {error.status_code}" if error.status_code >= 500 else f"HTTP {error.status_code}"
+        detail = error.api_message or error.body_excerpt or error.code
+        return f"{kind}" + (f": {detail}" if detail else "")
+    if isinstance(error, APITimeoutError):
+        return "The server did not answer in time"
+    if isinstance(error, TransportError):
+        return "Could not reach the server"
+    if isinstance(error, BatchWidgetError):
+        return str(error)
+    return f"Unexpected error: {type(error).__name__}: {error}"
+

@@ -1,0 +1,408 @@
+"""The live widget: a projection of the poller's latest snapshot onto synced traits.
+
+This is the one place where async work meets traitlets. The JS view (``js/widget.ts``) draws
+from these traits only; it sends two actions back as messages: ``cancel`` and ``refresh``.
+
+Saved notebooks: JupyterLab 4 and Notebook 7 never fall back from a missing widget model to
+``text/html``, so when the batch ends every display of the widget is replaced (by display id)
+with a static-only bundle (inline-styled HTML + plain text) that shows the final state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anywidget
+import traitlets
+
+from .client import BatchClient
+from .errors import BatchWidgetError
+from .models import Batch, CreatedItem
+from .poller import BatchPoller, PollUpdate, Schedule, _describe
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["BatchWidget", "default_client", "summary_html", "summary_text", "watch"]
+
+log = logging.getLogger("batch_widget.widget")
+
+_STATIC = Path(__file__).parent / "static"
+
+# The same palette as js/widget.css (light theme), for the static summary.
+COLOURS = {
+    "ready": "#2e7d32",
+    "failed": "#c62828",
+    "canceled": "#ef6c00",
+    "processing": "#1565c0",
+    "queued": "#9e9e9e",
+}
+STATES = ("ready", "failed", "canceled", "processing", "queued")
+
+_default_client: BatchClient | None = None
+
+
+def default_client() -> BatchClient:
+    """The client ``watch()`` uses when none is given: one per process, from the environment."""
+    global _default_client
+    if _default_client is None or _default_client.is_closed:
+        _default_client = BatchClient()
+    return _default_client
+
+
+def _iso(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class BatchWidget(anywidget.AnyWidget):  # type: ignore[misc]
+    """Live view of one batch. Create it with :func:`watch`.
+
+    The synced traits are a projection of the latest snapshot; nothing else is synced, and
+    never the API key.
+    """
+
+    _esm = _STATIC / "widget.js"
+    _css = _STATIC / "widget.css"
+
+    batch_id = traitlets.Unicode("").tag(sync=True)
+    status = traitlets.Unicode("").tag(sync=True)
+    analysis_mode = traitlets.Unicode("").tag(sync=True)
+    total = traitlets.Int(0).tag(sync=True)
+    queued = traitlets.Int(0).tag(sync=True)
+    processing = traitlets.Int(0).tag(sync=True)
+    ready = traitlets.Int(0).tag(sync=True)
+    failed = traitlets.Int(0).tag(sync=True)
+    canceled = traitlets.Int(0).tag(sync=True)
+    created_at = traitlets.Unicode("").tag(sync=True)
+    expires_at = traitlets.Unicode("").tag(sync=True)
+    ended_at = traitlets.Unicode("").tag(sync=True)
+    rate_per_min = traitlets.Float(None, allow_none=True).tag(sync=True)
+    eta_s = traitlets.Float(None, allow_none=True).tag(sync=True)
+    updated_at = traitlets.Unicode("").tag(sync=True)
+    interval_s = traitlets.Float(0.0).tag(sync=True)
+    watch_state = traitlets.Unicode("starting").tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+    history = traitlets.List(traitlets.Float(), default_value=[]).tag(sync=True)
+    cancel_requested = traitlets.Bool(False).tag(sync=True)
+
+    def __init__(
+        self,
+        batch_id: str,
+        client: BatchClient | None = None,
+        *,
+        schedule: Schedule | None = None,
+        poller: BatchPoller | None = None,
+        created_items: Sequence[CreatedItem] | None = None,
+    ) -> None:
+        client = client or default_client()
+        self._client = client
+        self._poller = poller or BatchPoller.shared(client, batch_id, schedule=schedule)
+        self._handles: list[Any] = []
+        self._finalized = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._created_items = tuple(created_items) if created_items else None
+        super().__init__(batch_id=self._poller.batch_id)
+        self.on_msg(self._on_frontend_msg)
+        self._poller.add_listener(self._on_update)
+        self._on_update(self._poller.update)
+        self._poller.acquire()
+
+    # -- public -------------------------------------------------------------------------------
+
+    @property
+    def batch(self) -> Batch | None:
+        """The latest snapshot (``None`` until the first poll answered)."""
+        return self._poller.batch
+
+    @property
+    def poller(self) -> BatchPoller:
+        return self._poller
+
+    async def wait(self) -> Batch:
+        """Wait, without blocking the kernel, until the batch ends; return the final snapshot.
+
+        Also pins the final summary into this cell's displays, so nbclient / papermill runs
+        capture it.
+        """
+        try:
+            return await self._poller.wait()
+        finally:
+            if self._poller.finished:
+                self.finalize()
+
+    def wait_blocking(self) -> Batch:
+        """Blocking twin of :meth:`wait` for scripts; in a notebook the display pauses meanwhile."""
+        batch = self._poller.wait_blocking()
+        self._on_update(replace_batch(self._poller.update, batch))
+        return batch
+
+    async def cancel(self) -> Batch:
+        """Ask the API to cancel the batch; the view shows "canceling…" until it is canceled."""
+        self.cancel_requested = True
+        try:
+            batch = await self._client.cancel(self._poller.batch_id)
+        except BaseException:
+            self.cancel_requested = False
+            raise
+        self._poller.refresh()
+        return batch
+
+    def refresh(self) -> None:
+        """Poll now instead of at the next scheduled time."""
+        self._poller.refresh()
+
+    async def to_pandas(self, **kwargs: Any) -> pd.DataFrame:
+        """The results so far as a DataFrame: one row per item, failures kept (see ``frames``)."""
+        from .frames import collect_frame
+
+        batch = self.batch
+        kwargs.setdefault("order", self._created_items)
+        if batch is not None:
+            kwargs.setdefault("total_items", batch.total_items)
+        return await collect_frame(self._client.results(self._poller.batch_id, malformed="yield"), **kwargs)
+
+    def close(self) -> None:
+        """Stop this view's share of the polling (the last view closed stops the poller)."""
+        self._poller.remove_listener(self._on_update)
+        self._poller.release()
+        for task in list(self._tasks):
+            task.cancel()
+        super().close()
+
+    # -- display ------------------------------------------------------------------------------
+
+    def summary_text(self) -> str:
+        return summary_text(self._poller.update)
+
+    def summary_html(self) -> str:
+        return summary_html(self._poller.update)
+
+    def _static_bundle(self) -> dict[str, str]:
+        return {"text/plain": self.summary_text(), "text/html": self.summary_html()}
+
+    def _ipython_display_(self, **kwargs: Any) -> None:
+        from IPython.display import display
+
+        if self._poller.finished:
+            display(self._static_bundle(), raw=True)
+            return
+        bundle = self._repr_mimebundle_(**kwargs)
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+        running = summary_text(self._poller.update, live=True)
+        data = {
+            **data,
+            "text/plain": running,
+            "text/html": summary_html(self._poller.update, live=True),
+        }
+        handle = display(data, metadata=metadata, raw=True, display_id=True)
+        if handle is not None:
+            self._handles.append(handle)
+        if self._poller.finished:  # ended between the check and the display
+            self.finalize()
+
+    def finalize(self) -> None:
+        """Replace every display of this widget with the static final summary (idempotent)."""
+        if self._finalized or not self._handles and not self._poller.finished:
+            return
+        bundle = self._static_bundle()
+        for handle in self._handles:
+            try:
+                handle.update(bundle, raw=True)
+            except Exception:  # a display that went away must not break the others
+                log.debug("could not update a display of batch %s", self.batch_id, exc_info=True)
+        self._finalized = self._poller.finished
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _on_update(self, update: PollUpdate) -> None:
+        batch = update.batch
+        with self.hold_sync():
+            if batch is not None:
+                self.status = batch.status.value
+                self.analysis_mode = batch.analysis_mode or ""
+                self.total = batch.total_items
+                self.queued = batch.queued_items
+                self.processing = batch.processing_items
+                self.ready = batch.ready_items
+                self.failed = batch.failed_items
+                self.canceled = batch.canceled_items
+                self.created_at = _iso(batch.created_at)
+                self.expires_at = _iso(batch.expires_at)
+                self.ended_at = _iso(batch.ended_at)
+                if batch.is_terminal:
+                    self.cancel_requested = False
+            self.rate_per_min = update.rate_per_min
+            self.eta_s = update.eta_s
+            if update.updated_at is not None:
+                self.updated_at = _iso(update.updated_at)
+            self.interval_s = float(update.interval_s)
+            self.watch_state = update.state
+            self.error = update.error
+            self.history = list(update.history)
+        if update.state in ("done", "error"):
+            self.finalize()
+
+    def _on_frontend_msg(self, _widget: object, content: Any, _buffers: object) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "refresh":
+            self._poller.refresh()
+        elif kind == "cancel":
+            self._spawn(self._cancel_from_view())
+        else:
+            log.debug("ignored message from the view: %r", content)
+
+    async def _cancel_from_view(self) -> None:
+        try:
+            await self.cancel()
+        except BatchWidgetError as error:
+            self.error = f"Cancel failed: {_describe(error)}"
+        except Exception as error:  # never let a click kill the kernel
+            log.exception("cancel of batch %s failed", self.batch_id)
+            self.error = f"Cancel failed: {type(error).__name__}"
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def replace_batch(update: PollUpdate, batch: Batch) -> PollUpdate:
+    from dataclasses import replace
+
+    return replace(update, batch=batch, state="done" if batch.is_terminal else update.state)
+
+
+def watch(
+    batch_id: str,
+    client: BatchClient | None = None,
+    *,
+    display: bool = True,
+    schedule: Schedule | None = None,
+    created_items: Sequence[CreatedItem] | None = None,
+) -> BatchWidget:
+    """Show a live widget for ``batch_id`` and return it at once.
+
+    Polling runs on the kernel's event loop, so the notebook stays usable. Re-running the cell
+    shares the one poller per batch. ``await w.wait()`` waits without blocking the display.
+
+    Parameters
+    ----------
+    batch_id : str
+        The batch to watch (24 hex characters).
+    client : BatchClient, optional
+        Defaults to one client per process built from ``TWELVELABS_API_KEY``.
+    display : bool
+        Display the widget now (in IPython). Pass False to display it yourself later.
+    created_items : sequence of CreatedItem, optional
+        The ``items`` of the create response, so ``to_pandas()`` keeps request order.
+    """
+    widget = BatchWidget(batch_id, client, schedule=schedule, created_items=created_items)
+    if display:
+        with contextlib.suppress(ImportError):
+            from IPython import get_ipython
+
+            if get_ipython() is not None:
+                widget._ipython_display_()
+    return widget
+
+
+# -- static summary (text/plain and text/html with inline styles only) -------------------------
+
+
+def _outcome(batch: Batch) -> str:
+    parts = [
+        f"{n} {name}"
+        for name, n in (("ready", batch.ready_items), ("failed", batch.failed_items),
+                        ("canceled", batch.canceled_items))
+        if n
+    ]  # fmt: skip
+    return ", ".join(parts) or "no items finished"
+
+
+def summary_text(update: PollUpdate, *, live: bool = False) -> str:
+    """One line for text-only front ends: status, outcome counts and total."""
+    batch = update.batch
+    if batch is None:
+        return f"Batch {update.batch_id}: waiting for the first status" + (f" ({update.error})" if update.error else "")
+    if batch.is_terminal:
+        text = f"Batch {batch.batch_id} {batch.status.value}: {_outcome(batch)} of {batch.total_items}"
+    else:
+        text = (
+            f"Batch {batch.batch_id} {batch.status.value}: {batch.done_items} of {batch.total_items} done "
+            f"({_outcome(batch)}; {batch.processing_items} processing, {batch.queued_items} queued)"
+        )
+        if live:
+            text += " - live view needs the running kernel; run `w` in a new cell to show the final summary"
+    if update.error:
+        text += f" [{update.error}]"
+    return text
+
+
+def summary_html(update: PollUpdate, *, live: bool = False) -> str:
+    """Self-contained HTML (inline styles, no script, server strings escaped) of the state."""
+    esc = html.escape
+    batch = update.batch
+    font = "font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:13px;"
+    box = f"{font}max-width:600px;border:1px solid #ccc;border-radius:6px;padding:8px 10px;"
+    if batch is None:
+        return f'<div style="{box}">{esc(summary_text(update))}</div>'
+    counts = batch.counts
+    scale = max(batch.total_items, sum(counts.values()), 1)
+    segments = "".join(
+        f'<div title="{name}: {counts[name]}" style="width:{100 * counts[name] / scale:.3f}%;'
+        f'background:{COLOURS[name]};height:100%"></div>'
+        for name in STATES
+        if counts[name]
+    )
+    legend = " ".join(
+        f'<span style="margin-right:10px;white-space:nowrap"><span style="display:inline-block;width:9px;'
+        f'height:9px;border-radius:2px;background:{COLOURS[name]};margin-right:4px"></span>'
+        f"{name} {counts[name]}</span>"
+        for name in STATES
+    )
+    if batch.is_terminal:
+        if batch.ready_items == batch.total_items:
+            pill = COLOURS["ready"]
+        elif batch.ready_items == 0:
+            pill = COLOURS["failed"]
+        else:
+            pill = COLOURS["canceled"]
+        headline = f"{esc(batch.status.value)}: {esc(_outcome(batch))} of {batch.total_items}"
+    else:
+        pill = COLOURS["processing"]
+        headline = f"{batch.done_items} of {batch.total_items} done"
+    when = ""
+    if batch.ended_at is not None:
+        when = f" · ended {esc(_iso(batch.ended_at))}"
+    elif batch.created_at is not None:
+        when = f" · created {esc(_iso(batch.created_at))}"
+    note = ""
+    if live:
+        note = (
+            '<div style="color:#666;margin-top:4px">Live view needs the running kernel; '
+            "run <code>w</code> in a new cell to show the final summary.</div>"
+        )
+    error = ""
+    if update.error:
+        error = f'<div style="color:#c62828;margin-top:4px">{esc(update.error)}</div>'
+    return (
+        f'<div class="bw-static" style="{box}">'
+        f'<div style="display:flex;gap:8px;align-items:center;margin-bottom:6px">'
+        f'<span style="background:{pill};color:#fff;border-radius:9px;padding:1px 8px;font-weight:600">'
+        f"{esc(batch.status.value)}</span>"
+        f'<span style="font-family:monospace">{esc(batch.batch_id)}</span>'
+        f'<span style="color:#666">{esc(batch.analysis_mode or "")}{when}</span></div>'
+        f'<div role="img" aria-label="{esc(headline)}" style="display:flex;height:12px;'
+        f'background:#eee;border-radius:3px;overflow:hidden">{segments}</div>'
+        f'<div style="margin-top:6px;font-weight:600">{headline}</div>'
+        f'<div style="margin-top:4px;color:#444">{legend}</div>{error}{note}</div>'
+    )

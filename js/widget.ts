@@ -1,0 +1,500 @@
+/**
+ * batch_widget front end: the live view of one TwelveLabs batch.
+ *
+ * An anywidget front-end module. `render` draws ONLY from the model's traits
+ * (the kernel's poller is the single source of truth), never fetches, and sends
+ * user actions (`{type: "cancel"}`, `{type: "refresh"}`) as custom messages.
+ * Everything kept here is throw-away view state (which confirm step is open,
+ * when this view last saw `updated_at` change), so a re-render redraws the same
+ * picture. Server strings are only ever written with textContent/setAttribute.
+ */
+
+/** The narrow subset of the anywidget model used here. */
+export interface Model {
+  get(name: string): unknown;
+  on(event: string, cb: () => void): void;
+  off(event?: string | null, cb?: (() => void) | null): void;
+  send(content: unknown, callbacks?: unknown, buffers?: unknown): void;
+}
+
+export interface RenderProps {
+  model: Model;
+  el: HTMLElement;
+}
+
+/** Every synced trait the view reads; a change of any of them triggers a redraw. */
+export const TRAITS = [
+  "batch_id", "status", "analysis_mode",
+  "total", "queued", "processing", "ready", "failed", "canceled",
+  "created_at", "expires_at", "ended_at",
+  "rate_per_min", "eta_s", "updated_at", "interval_s",
+  "watch_state", "error", "history", "cancel_requested",
+] as const;
+
+/** Bar / legend order: finished outcomes first, then work in flight. */
+const STATES = ["ready", "failed", "canceled", "processing", "queued"] as const;
+type State = (typeof STATES)[number];
+
+const TERMINAL = new Set(["completed", "canceled", "expired"]);
+/** Watch states in which the poller is not running, so silence is expected. */
+const IDLE_WATCH = new Set(["done", "error", "stopped"]);
+const CONFIRM_MS = 5000; // the confirm step reverts on its own after this
+const CONFIRM_GUARD_MS = 350; // a double-click on "Cancel" must not confirm
+const SENT_MS = 10000; // "Canceling…" waits this long for the kernel to accept
+const REFRESH_MS = 1000; // refresh button cool-down
+
+// ---------------------------------------------------------------- helpers
+
+/** A non-negative integer count from whatever the model holds. */
+const count = (v: unknown): number => {
+  const n = typeof v === "number" ? v : Number(v);
+  return Number.isFinite(n) && n > 0 ? Math.floor(n) : 0;
+};
+/** A finite number, or null (null / undefined / NaN / non-numbers). */
+const optNum = (v: unknown): number | null =>
+  typeof v === "number" && Number.isFinite(v) ? v : null;
+const str = (v: unknown): string => (typeof v === "string" ? v : v == null ? "" : String(v));
+/** Milliseconds since the epoch, or null for "" and unparsable strings. */
+const time = (s: string): number | null => {
+  if (!s) return null;
+  const t = Date.parse(s);
+  return Number.isNaN(t) ? null : t;
+};
+
+/** "45 s", "12 min", "23 h 12 min", "3 d 4 h" (floors). */
+export function duration(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return m % 60 ? `${h} h ${m % 60} min` : `${h} h`;
+  return h % 24 ? `${Math.floor(h / 24)} d ${h % 24} h` : `${Math.floor(h / 24)} d`;
+}
+
+/** "4:07" or "1:04:07". */
+export function clock(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  const pad = (n: number) => String(n).padStart(2, "0");
+  const h = Math.floor(s / 3600);
+  const m = Math.floor(s / 60) % 60;
+  return h ? `${h}:${pad(m)}:${pad(s % 60)}` : `${m}:${pad(s % 60)}`;
+}
+
+/** "12.4 items/min"; slow batches read better per hour. */
+export function rate(perMin: number): string {
+  const r = Math.max(0, perMin);
+  if (r > 0 && r < 1) {
+    const ph = r * 60;
+    return `${ph.toFixed(ph >= 100 ? 0 : 1)} items/h`;
+  }
+  return `${r.toFixed(r >= 100 ? 0 : 1)} items/min`;
+}
+
+/** "~4 min left" (rounded to the minute), "<1 min left". */
+export function eta(seconds: number): string {
+  return seconds < 60 ? "<1 min left" : `~${duration(Math.round(seconds / 60) * 60)} left`;
+}
+
+/** "114 ready, 6 failed" — the non-zero finished outcomes only. */
+export function outcomes(c: Record<State, number>): string {
+  return (["ready", "failed", "canceled"] as const)
+    .filter((k) => c[k] > 0)
+    .map((k) => `${c[k]} ${k}`)
+    .join(", ");
+}
+
+function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  cls: string,
+  parent?: Element,
+  text?: string,
+): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  e.className = cls;
+  if (text) e.textContent = text;
+  if (parent) parent.appendChild(e);
+  return e;
+}
+
+// Writes that skip the DOM when nothing changed (updates arrive often).
+const setText = (e: Element, s: string) => {
+  if (e.textContent !== s) e.textContent = s;
+};
+const setAttr = (e: Element, name: string, v: string) => {
+  if (e.getAttribute(name) !== v) e.setAttribute(name, v);
+};
+const show = (e: HTMLElement | SVGElement, on: boolean) => {
+  if (on) e.removeAttribute("hidden");
+  else if (!e.hasAttribute("hidden")) e.setAttribute("hidden", "");
+};
+
+type Tone = "queued" | "processing" | "ready" | "failed" | "canceled" | "partial" | "neutral";
+type Outcome = "" | "success" | "partial" | "failed";
+
+// ---------------------------------------------------------------- render
+
+function render({ model, el }: RenderProps): () => void {
+  const root = h("div", "bw-root");
+
+  // Header: pill, batch id, mode, buttons.
+  const head = h("div", "bw-head", root);
+  const pill = h("span", "bw-pill", head);
+  const id = h("span", "bw-id", head);
+  const mode = h("span", "bw-mode", head);
+  const actions = h("div", "bw-actions", head);
+  const refreshBtn = h("button", "bw-btn bw-refresh", actions, "Refresh");
+  const cancelBtn = h("button", "bw-btn bw-cancel", actions, "Cancel");
+  const confirmBox = h("span", "bw-confirm", actions);
+  const yesBtn = h("button", "bw-btn bw-confirm-yes", confirmBox, "Confirm cancel?");
+  const noBtn = h("button", "bw-btn bw-confirm-no", confirmBox, "Keep running");
+  for (const [b, label] of [
+    [refreshBtn, "Refresh"],
+    [cancelBtn, "Cancel batch"],
+    [yesBtn, "Confirm cancel batch"],
+    [noBtn, "Keep running"],
+  ] as const) {
+    b.type = "button";
+    b.setAttribute("aria-label", label);
+  }
+  refreshBtn.title = "Poll the batch now";
+  confirmBox.hidden = true;
+
+  // Stacked bar + legend.
+  const bar = h("div", "bw-bar", root);
+  bar.setAttribute("role", "progressbar");
+  bar.setAttribute("aria-label", "Batch progress");
+  bar.setAttribute("aria-valuemin", "0");
+  const legend = h("div", "bw-legend", root);
+  const segs = {} as Record<State, HTMLDivElement>;
+  const counts = {} as Record<State, HTMLElement>;
+  for (const s of STATES) {
+    segs[s] = h("div", `bw-seg bw-seg-${s}`, bar);
+    segs[s].dataset.state = s;
+    const item = h("span", `bw-item bw-item-${s}`, legend);
+    item.dataset.state = s;
+    h("i", `bw-swatch bw-sw-${s}`, item);
+    counts[s] = h("b", "bw-count", item, "0");
+    counts[s].dataset.state = s;
+    h("span", "bw-label", item, ` ${s}`);
+  }
+
+  // Summary, stats, sparkline, hints.
+  const summary = h("div", "bw-summary", root);
+  const stats = h("div", "bw-stats", root);
+  const rateEl = h("span", "bw-stat bw-rate", stats);
+  const etaEl = h("span", "bw-stat bw-eta", stats);
+  const elapsedEl = h("span", "bw-stat bw-elapsed", stats);
+  const expiryEl = h("span", "bw-stat bw-expiry", stats);
+  const updatedEl = h("span", "bw-stat bw-updated", stats);
+  const SVG = "http://www.w3.org/2000/svg";
+  const spark = document.createElementNS(SVG, "svg");
+  spark.setAttribute("class", "bw-spark");
+  spark.setAttribute("viewBox", "0 0 80 20");
+  spark.setAttribute("preserveAspectRatio", "none");
+  spark.setAttribute("role", "img");
+  const line = document.createElementNS(SVG, "polyline");
+  spark.appendChild(line);
+  stats.appendChild(spark);
+  const stale = h("div", "bw-stale", root);
+  stale.setAttribute("role", "status");
+  const banner = h("div", "bw-error", root);
+  const bannerLabel = h("b", "bw-error-label", banner);
+  const bannerMsg = h("span", "bw-error-msg", banner);
+
+  el.appendChild(root);
+
+  // ---- view-only state (nothing here needs to survive a reload)
+  const mountedAt = Date.now();
+  let seenUpdated: string | null = null; // last updated_at value this view saw
+  let seenAt = mountedAt; // browser time at which it was seen
+  let historyKey = "";
+  let confirming = false;
+  let confirmOpenedAt = 0;
+  let cancelSent = false;
+  let refreshBusy = false;
+  let confirmTimer: ReturnType<typeof setTimeout> | undefined;
+  let sentTimer: ReturnType<typeof setTimeout> | undefined;
+  let refreshTimer: ReturnType<typeof setTimeout> | undefined;
+
+  const get = (k: (typeof TRAITS)[number]) => model.get(k);
+  const status = () => str(get("status"));
+  const terminal = () => TERMINAL.has(status());
+  const canCancel = () =>
+    !terminal() && !get("cancel_requested") && status() !== "canceling";
+
+  /** Remember when this view first saw the current updated_at (browser clock). */
+  function noteUpdated(u: string) {
+    if (u === seenUpdated) return;
+    const now = Date.now();
+    if (seenUpdated === null) {
+      // First render: age from the kernel's timestamp, clamped at >= 0 (clocks differ).
+      const t = time(u);
+      seenAt = t === null ? now : Math.min(now, t);
+    } else {
+      seenAt = now;
+    }
+    seenUpdated = u;
+  }
+
+  function drawButtons() {
+    const ok = canCancel();
+    if (!ok && confirming) closeConfirm(false);
+    show(cancelBtn, ok && !confirming);
+    cancelBtn.disabled = cancelSent;
+    setText(cancelBtn, cancelSent ? "Canceling…" : "Cancel");
+    show(confirmBox, ok && confirming);
+    refreshBtn.disabled = refreshBusy;
+    root.dataset.confirming = String(confirming);
+  }
+
+  /** Everything that moves with the browser clock; runs every second. */
+  function tick() {
+    const now = Date.now();
+    const st = status();
+    const term = terminal();
+    const u = str(get("updated_at"));
+    const age = Math.max(0, (now - seenAt) / 1000);
+    const tUpd = time(u);
+    // "Now" on the kernel's clock: its last timestamp plus the time this view has waited.
+    const nowK = tUpd === null ? now : tUpd + (now - seenAt);
+
+    show(updatedEl, !!u);
+    setText(updatedEl, age < 2 ? "updated just now" : `updated ${duration(age)} ago`);
+
+    const interval = optNum(get("interval_s")) ?? 0;
+    const isStale =
+      !term && !IDLE_WATCH.has(str(get("watch_state"))) && age > Math.max(3 * interval, 30);
+    show(stale, isStale);
+    root.classList.toggle("bw-stale-on", isStale);
+    root.dataset.stale = String(isStale);
+    if (isStale) {
+      setText(
+        stale,
+        `No update for ${duration(age)}: the kernel may be busy (a running cell blocks updates)`,
+      );
+    }
+
+    const created = time(str(get("created_at")));
+    const ended = time(str(get("ended_at"))) ?? (term ? tUpd : nowK);
+    show(elapsedEl, created !== null && ended !== null);
+    if (created !== null && ended !== null) {
+      setText(elapsedEl, `elapsed ${clock((ended - created) / 1000)}`);
+    }
+
+    const exp = time(str(get("expires_at")));
+    show(expiryEl, !term && exp !== null);
+    if (!term && exp !== null) {
+      const left = (exp - nowK) / 1000;
+      setText(expiryEl, left > 0 ? `expires in ${duration(left)}` : "expiry time passed");
+      expiryEl.classList.toggle("bw-warn", left < 3600);
+    }
+
+    // The ETA counts down between polls; the kernel corrects it on the next one.
+    const e = optNum(get("eta_s"));
+    show(etaEl, !term && e !== null && st !== "");
+    if (e !== null) setText(etaEl, eta(Math.max(0, e - age)));
+  }
+
+  /** Redraw from the traits. Cheap: only changed text/attributes touch the DOM. */
+  function update() {
+    const st = status();
+    const term = terminal();
+    const ws = str(get("watch_state"));
+    const cancelReq = !!get("cancel_requested");
+    noteUpdated(str(get("updated_at")));
+
+    const c = {} as Record<State, number>;
+    let sum = 0;
+    for (const s of STATES) sum += c[s] = count(get(s));
+    const total = count(get("total"));
+    const done = c.ready + c.failed + c.canceled;
+    const scale = Math.max(total, sum);
+    const bad = c.failed + c.canceled;
+    const outcome: Outcome = !term ? "" : bad === 0 ? "success" : c.ready === 0 ? "failed" : "partial";
+
+    // Pill.
+    let text = st;
+    let tone: Tone = "neutral";
+    if ((cancelReq && !term) || st === "canceling") {
+      text = "canceling…";
+      tone = "canceled";
+    } else if (st === "") {
+      text = IDLE_WATCH.has(ws) ? ws : "starting…";
+      tone = ws === "error" ? "failed" : "queued";
+    } else if (st === "pending") tone = "queued";
+    else if (st === "processing") tone = "processing";
+    else if (st === "canceled") tone = "canceled";
+    else if (st === "expired") tone = "failed";
+    else if (st === "completed") {
+      tone = outcome === "success" ? "ready" : outcome === "partial" ? "partial" : "failed";
+    }
+    setText(pill, text);
+    pill.className = `bw-pill bw-tone-${tone}`;
+    setAttr(pill, "data-status", st);
+
+    // Root: classes and data-* for styling and for browser tests.
+    const d = root.dataset;
+    d.status = st;
+    d.tone = tone;
+    d.outcome = outcome;
+    d.terminal = String(term);
+    d.watchState = ws;
+    d.cancelRequested = String(cancelReq);
+    d.total = String(total);
+    d.done = String(done);
+    for (const s of STATES) d[s] = String(c[s]);
+    root.classList.toggle("bw-terminal", term);
+    for (const o of ["success", "partial", "failed"]) {
+      root.classList.toggle(`bw-outcome-${o}`, outcome === o);
+    }
+
+    // Id and mode.
+    const bid = str(get("batch_id"));
+    setText(id, bid);
+    setAttr(id, "title", bid);
+    const m = str(get("analysis_mode"));
+    show(mode, !!m);
+    setText(mode, m.replace(/_/g, " "));
+
+    // Bar, legend.
+    for (const s of STATES) {
+      const w = scale ? `${((c[s] / scale) * 100).toFixed(3)}%` : "0%";
+      if (segs[s].style.width !== w) segs[s].style.width = w;
+      setAttr(segs[s], "title", `${c[s]} ${s}`);
+      setText(counts[s], String(c[s]));
+      counts[s].parentElement!.classList.toggle("bw-zero", c[s] === 0);
+    }
+    const list = outcomes(c);
+    setAttr(bar, "aria-valuemax", String(Math.max(total, done)));
+    setAttr(bar, "aria-valuenow", String(done));
+    setAttr(
+      bar,
+      "aria-valuetext",
+      st === "" && !scale
+        ? "waiting for the first update"
+        : `${done} of ${total} done${list ? `: ${list}` : ""}`,
+    );
+
+    // Summary.
+    setText(
+      summary,
+      term
+        ? `${st}: ${list || "no items finished"}`
+        : st === "" && !scale
+          ? "waiting for the first update…"
+          : `${done} of ${total} done`,
+    );
+
+    // Rate.
+    const r = optNum(get("rate_per_min"));
+    show(rateEl, r !== null && !term);
+    if (r !== null) setText(rateEl, rate(r));
+
+    // Sparkline.
+    const raw = get("history");
+    const hist = (Array.isArray(raw) ? raw : []).map((v) => optNum(v) ?? 0).map((v) => Math.max(0, v));
+    const key = hist.join(",");
+    if (key !== historyKey) {
+      historyKey = key;
+      const n = hist.length;
+      const max = Math.max(...hist, 1e-9);
+      line.setAttribute(
+        "points",
+        n < 2 ? "" : hist.map((v, i) => `${((i / (n - 1)) * 80).toFixed(1)},${(19 - (v / max) * 18).toFixed(1)}`).join(" "),
+      );
+      if (n) spark.setAttribute("aria-label", `throughput, last ${n} polls; latest ${rate(hist[n - 1])}`);
+    }
+    show(spark, hist.length >= 2);
+
+    // Error banner: "retrying" (amber) while the poller retries, fatal (red) otherwise.
+    const err = str(get("error"));
+    show(banner, !!err);
+    const retrying = ws === "retrying";
+    banner.classList.toggle("bw-error-retrying", retrying);
+    banner.classList.toggle("bw-error-fatal", !retrying);
+    setAttr(banner, "data-kind", retrying ? "retrying" : "fatal");
+    setAttr(banner, "role", retrying ? "status" : "alert");
+    setText(bannerLabel, retrying ? "Retrying" : "Error");
+    setText(bannerMsg, err);
+
+    drawButtons();
+    tick();
+  }
+
+  // ---- user actions
+  function openConfirm() {
+    if (!canCancel() || cancelSent) return;
+    const hadFocus = document.activeElement === cancelBtn;
+    confirming = true;
+    confirmOpenedAt = Date.now();
+    clearTimeout(confirmTimer);
+    confirmTimer = setTimeout(() => closeConfirm(), CONFIRM_MS);
+    drawButtons();
+    if (hadFocus) noBtn.focus(); // the safe choice keeps the focus
+  }
+
+  function closeConfirm(redraw = true) {
+    const hadFocus = confirmBox.contains(document.activeElement);
+    confirming = false;
+    clearTimeout(confirmTimer);
+    confirmTimer = undefined;
+    if (!redraw) return;
+    drawButtons();
+    if (hadFocus && !cancelBtn.hidden) cancelBtn.focus();
+  }
+
+  function confirmCancel() {
+    if (!confirming || Date.now() - confirmOpenedAt < CONFIRM_GUARD_MS) return;
+    model.send({ type: "cancel" });
+    cancelSent = true;
+    clearTimeout(sentTimer);
+    sentTimer = setTimeout(() => {
+      cancelSent = false;
+      sentTimer = undefined;
+      drawButtons();
+    }, SENT_MS);
+    closeConfirm();
+  }
+
+  function refresh() {
+    if (refreshBusy) return;
+    model.send({ type: "refresh" });
+    refreshBusy = true;
+    refreshTimer = setTimeout(() => {
+      refreshBusy = false;
+      refreshTimer = undefined;
+      drawButtons();
+    }, REFRESH_MS);
+    drawButtons();
+  }
+
+  const onKey = (ev: KeyboardEvent) => {
+    if (ev.key === "Escape" && confirming) closeConfirm();
+  };
+  const onNo = () => closeConfirm();
+  const domListeners: [EventTarget, string, EventListener][] = [
+    [refreshBtn, "click", refresh],
+    [cancelBtn, "click", openConfirm],
+    [yesBtn, "click", confirmCancel],
+    [noBtn, "click", onNo],
+    [root, "keydown", onKey as EventListener],
+  ];
+  for (const [t, ev, fn] of domListeners) t.addEventListener(ev, fn);
+  for (const k of TRAITS) model.on(`change:${k}`, update);
+  const ticker = setInterval(tick, 1000);
+
+  update();
+
+  return () => {
+    clearInterval(ticker);
+    clearTimeout(confirmTimer);
+    clearTimeout(sentTimer);
+    clearTimeout(refreshTimer);
+    for (const k of TRAITS) model.off(`change:${k}`, update);
+    for (const [t, ev, fn] of domListeners) t.removeEventListener(ev, fn);
+    root.remove();
+  };
+}
+
+export default { render };

@@ -1,0 +1,9 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    environment: "happy-dom",
+    include: ["js/**/*.test.ts"],
+    restoreMocks: true,
+  },
+});
