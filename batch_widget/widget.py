@@ -331,8 +331,11 @@ def _outcome(batch: Batch) -> str:
 def summary_text(update: PollUpdate, *, live: bool = False) -> str:
     """One line for text-only front ends: status, outcome counts and total."""
     batch = update.batch
+    live_note = " - live view needs the running kernel; run `w` in a new cell to show the final summary"
     if batch is None:
-        return f"Batch {update.batch_id}: waiting for the first status" + (f" ({update.error})" if update.error else "")
+        text = f"Batch {update.batch_id}: waiting for the first status"
+        text += f" ({update.error})" if update.error else ""
+        return text + (live_note if live else "")
     if batch.is_terminal:
         text = f"Batch {batch.batch_id} {batch.status.value}: {_outcome(batch)} of {batch.total_items}"
     else:
@@ -341,7 +344,7 @@ def summary_text(update: PollUpdate, *, live: bool = False) -> str:
             f"({_outcome(batch)}; {batch.processing_items} processing, {batch.queued_items} queued)"
         )
         if live:
-            text += " - live view needs the running kernel; run `w` in a new cell to show the final summary"
+            text += live_note
     if update.error:
         text += f" [{update.error}]"
     return text
@@ -354,7 +357,7 @@ def summary_html(update: PollUpdate, *, live: bool = False) -> str:
     font = "font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:13px;"
     box = f"{font}max-width:600px;border:1px solid #ccc;border-radius:6px;padding:8px 10px;"
     if batch is None:
-        return f'<div style="{box}">{esc(summary_text(update))}</div>'
+        return f'<div class="bw-static" style="{box}">{esc(summary_text(update, live=live))}</div>'
     counts = batch.counts
     scale = max(batch.total_items, sum(counts.values()), 1)
     segments = "".join(

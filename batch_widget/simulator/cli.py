@@ -66,8 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segments-per-definition", type=int, default=None)
     p.add_argument("--length-rate", type=float, default=0.0)
     p.add_argument("--missing-asset", action="append", default=[], metavar="ASSET_ID")
-    p.add_argument("--fault", action="append", type=_fault, default=[], metavar="SPEC",
-                   help="a fault rule, e.g. 'get:status=503:times=5' (repeatable)")
+    p.add_argument("--fault", action="extend", nargs="+", type=_fault, default=[],
+                   metavar="SPEC",
+                   help="fault rules, e.g. 'get:status=503:times=5' (compact text or JSON; "
+                   "several per flag, and the flag is repeatable)")
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return p
 

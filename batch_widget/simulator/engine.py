@@ -89,9 +89,15 @@ _CUSTOM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class Clock(Protocol):
-    """Anything with ``now() -> float`` (epoch seconds) can drive the engine."""
+    """What drives the simulator: ``now()`` in epoch seconds, and ``advance(seconds)``.
+
+    The engine itself only calls ``now()``; ``advance`` is there so that tests can move any
+    simulator's time (both :class:`SpeedClock` and :class:`ManualClock` implement it).
+    """
 
     def now(self) -> float: ...
+
+    def advance(self, seconds: float) -> float: ...
 
 
 class SpeedClock:

@@ -15,8 +15,8 @@ Kinds that *replace* the response (the first matching one wins, and ends the mat
                      HTTP date when ``http_date`` is true
 ``empty_body_429``   429 with an empty body (and ``Retry-After`` unless ``retry_after`` < 0)
 ``drop``             close the connection without sending anything
-``drop_mid_response``  send the real status line, headers and ``bytes`` bytes of the body
-                     (default: half of it), then close
+``drop_mid_response``  send the real status line, headers (with the full ``Content-Length``,
+                     also for results) and ``bytes`` bytes of the body (default: half), then close
 ===================  ===========================================================================
 
 Kinds that *modify* the real response (every matching one applies; matching goes on):

@@ -1,0 +1,193 @@
+"""A real ipykernel (6.x and 7.x) driven through jupyter_client, as a notebook front end would.
+
+Checks what only a kernel can show: trait updates keep arriving on iopub after the displaying
+cell finished and the kernel is idle; the final display is replaced by the static summary; a
+re-run cell shares the one poller; closing the widget stops the polling.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+
+pytestmark = pytest.mark.kernel
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHONS = {
+    "ipykernel7": Path(sys.executable),
+    "ipykernel6": ROOT / ".venv-ipykernel6" / "bin" / "python",
+}
+
+
+@pytest.fixture(params=sorted(PYTHONS), scope="module")
+def kernel(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
+    python = PYTHONS[request.param]
+    if not python.exists():
+        pytest.skip(f"{python} missing: `make setup` creates the ipykernel 6 environment")
+    specs = tmp_path_factory.mktemp("kernels")
+    spec_dir = specs / request.param
+    spec_dir.mkdir()
+    (spec_dir / "kernel.json").write_text(json.dumps({
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": request.param, "language": "python",
+    }))  # fmt: skip
+    km = KernelManager(kernel_name=request.param, kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(specs)]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWELVELABS_")}
+    km.start_kernel(cwd=str(ROOT), env=env)
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=60)
+    try:
+        k = Kernel(kc)
+        version = k.run("import ipykernel; print(ipykernel.__version__)").stdout.strip()
+        assert version.startswith("6." if request.param == "ipykernel6" else "7."), version
+        yield k
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+class Result:
+    def __init__(self) -> None:
+        self.stdout = ""
+        self.error: str | None = None
+        self.messages: list[dict[str, Any]] = []
+
+
+class Kernel:
+    """Runs cells and collects iopub messages, like a minimal front end."""
+
+    def __init__(self, kc: Any) -> None:
+        self.kc = kc
+        self.backlog: list[dict[str, Any]] = []
+
+    def run(self, code: str, timeout: float = 60) -> Result:
+        msg_id = self.kc.execute(code)
+        result = Result()
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self.kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+            if msg["parent_header"].get("msg_id") != msg_id:
+                self.backlog.append(msg)
+                continue
+            result.messages.append(msg)
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "stream":
+                result.stdout += content["text"]
+            elif kind == "error":
+                result.error = "\n".join(content["traceback"])
+            elif kind == "status" and content["execution_state"] == "idle":
+                break
+        reply = self.kc.get_shell_msg(timeout=timeout)
+        if result.error or reply["content"]["status"] != "ok":
+            raise AssertionError(f"cell failed: {result.error or reply['content']}")
+        return result
+
+    def drain(self, seconds: float, until: Any = None) -> list[dict[str, Any]]:
+        """Collect iopub messages for up to ``seconds`` while no cell runs (stop early on ``until``)."""
+        got, self.backlog = self.backlog, []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if until is not None and any(until(m) for m in got):
+                break
+            try:
+                got.append(self.kc.get_iopub_msg(timeout=0.2))
+            except queue.Empty:
+                continue
+        return got
+
+
+SETUP = """
+import batch_widget as bw
+from batch_widget.simulator import Simulator
+sim = Simulator(speed={speed}, seed=3, fail_rate=0.1).start()
+client = bw.BatchClient(sim.api_key, base_url=sim.base_url)
+created = await client.create(analysis_mode="general", defaults={{"prompt": {{"input_text": "x"}}}},
+                              requests=[f"{{i:024x}}" for i in range(1, {n} + 1)])
+w = bw.watch(created.batch_id, client)
+print("comm", w.comm.comm_id)
+"""
+
+
+def comm_updates(messages: list[dict[str, Any]], comm_id: str) -> list[dict[str, Any]]:
+    return [
+        m["content"]["data"]["state"]
+        for m in messages
+        if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == comm_id
+        and m["content"]["data"].get("method") == "update"
+    ]  # fmt: skip
+
+
+def test_updates_arrive_while_idle_then_the_display_is_pinned(kernel: Kernel) -> None:
+    cell = kernel.run(SETUP.format(speed=120, n=30))
+    comm_id = cell.stdout.split("comm ")[1].split()[0]
+    displays = [m for m in cell.messages if m["msg_type"] == "display_data"]
+    assert len(displays) == 1
+    bundle = displays[0]["content"]
+    assert "application/vnd.jupyter.widget-view+json" in bundle["data"]
+    assert "text/html" in bundle["data"] and "live view needs the running kernel" in bundle["data"]["text/plain"]
+    display_id = bundle["transient"]["display_id"]
+
+    def final_update(m: dict[str, Any]) -> bool:
+        return m["msg_type"] == "update_display_data" and m["content"]["transient"]["display_id"] == display_id
+
+    later = kernel.drain(90, until=final_update)
+    updates = comm_updates(later, comm_id)
+    state = {"ready": 0, "failed": 0, "canceled": 0}
+    done = []
+    for u in updates:  # each message carries only the traits that changed
+        state.update(u)
+        done.append(state["ready"] + state["failed"] + state["canceled"])
+    assert len(set(done)) >= 3, f"too few distinct updates while idle: {done}"
+    assert done == sorted(done)
+    assert any(u.get("status") == "completed" for u in updates)
+    # every update is one message per poll, small, and never carries the key
+    assert all(len(json.dumps(u)) < 1024 for u in updates)
+    assert not any("sim-key" in json.dumps(u) for u in updates)
+    final = [m for m in later if final_update(m)]
+    assert final, "the display was not replaced at the end"
+    data = final[-1]["content"]["data"]
+    assert set(data) == {"text/plain", "text/html"}  # static only: no widget view left to fail
+    assert 'class="bw-static"' in data["text/html"] and "completed:" in data["text/plain"]
+    status_msgs = [m for m in later if m["msg_type"] == "status"]
+    assert all(m["content"]["execution_state"] == "idle" for m in status_msgs)
+
+
+def test_rerun_shares_the_poller_and_close_stops_it(kernel: Kernel) -> None:
+    kernel.run(SETUP.format(speed=2, n=200))
+    kernel.run("w2 = bw.watch(created.batch_id, client)")
+    out = kernel.run(
+        "import batch_widget.poller as p\n"
+        "running = [x for x in p._REGISTRY.values() if x.running and x.batch_id == created.batch_id]\n"
+        "print(len(running), w2.poller is w.poller)"
+    ).stdout.split()
+    assert out == ["1", "True"]
+    kernel.run("w.close()")
+    assert kernel.run("print(w2.poller.running)").stdout.strip() == "True"  # one view still open
+    kernel.run("w2.close()")
+    kernel.drain(0.5)
+    before = kernel.run("print(sim.stats['requests'].get('get', 0), w2.poller.running)").stdout.split()
+    assert before[1] == "False"
+    kernel.drain(5)
+    after = kernel.run("print(sim.stats['requests'].get('get', 0))").stdout.strip()
+    assert after == before[0], "polling went on after the last widget closed"
+
+
+def test_displaying_a_finished_widget_shows_the_static_summary(kernel: Kernel) -> None:
+    kernel.run(SETUP.format(speed=600, n=5))
+    kernel.run("final = await w.wait()")
+    cell = kernel.run("w")
+    outputs = [m for m in cell.messages if m["msg_type"] in ("display_data", "execute_result")]
+    assert len(outputs) == 1
+    assert set(outputs[0]["content"]["data"]) == {"text/plain", "text/html"}
+    assert "bw-static" in outputs[0]["content"]["data"]["text/html"]
