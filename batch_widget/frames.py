@@ -14,24 +14,37 @@ Two frames:
 :func:`join_results` attaches the result columns to the input the batch was created from, and
 :func:`collect` / :func:`collect_frame` / :func:`collect_segments` accept an async iterator.
 
-Speed and memory (measured by ``benchmarks/bench_frames.py``): every line is decoded with
-``orjson`` when it is installed (it was the fastest per-line decoder for these shapes: the cost
-is dominated by un-escaping the long ``data.data`` strings, where orjson beats msgspec's untyped
-decoder and the stdlib by 2-4x), then ``msgspec``, then the stdlib ``json``; a line the fast
-decoder refuses is retried with the stdlib (which also reads ``NaN``) before it is called
-malformed. Columns are built as plain Python lists (one list comprehension per field and segment
-definition, no per-row dicts) and each frame is made by one ``DataFrame`` constructor from
-finished arrays. ``pyarrow.json`` was measured too and rejected as the reader: it is
-all-or-nothing (one bad line loses the batch), infers one schema for all rows (numbers and
-``hh:mm:ss`` strings in one column fail), and still leaves the inner JSON strings to decode.
+Speed and memory (measured by ``benchmarks/bench_frames.py``; all optional libraries are
+imported lazily, with a stdlib fallback):
+
+- Decoder: each results line is decoded with ``orjson`` when installed, else ``msgspec``, else
+  the stdlib ``json``. orjson was the fastest per-line decoder on these shapes (the cost is
+  un-escaping the long ``data.data`` strings: ~3x faster than the stdlib, ahead of msgspec's
+  untyped decoder); a line it refuses is retried with the stdlib (which reads ``NaN``) before it
+  is called malformed, so a fast decoder never loses a line the stdlib could read.
+- Builder: columns are gathered as Python lists (one list comprehension per field, no per-row
+  dicts, no ``json_normalize``) and staged into Arrow chunks when pyarrow is installed, so that
+  text columns become pandas 3's Arrow-backed ``str`` without a second copy and the Python
+  strings are freed block by block; each frame is one ``DataFrame`` constructor over finished
+  arrays. The cyclic GC is paused while building (nothing here makes cycles; the allocation
+  bursts otherwise trigger full collections, ~30% of the segments time).
+- Segments: with pyarrow, the items' outputs are parsed by ``pyarrow.json`` a few hundred at a
+  time and the segment lists flattened column-wise in Arrow: ~2x faster than decoding 50,000
+  segment dicts in Python and building lists. Because ``pyarrow.json`` is all-or-nothing and
+  infers one type per column, any parse error or type change makes the whole call fall back to
+  the per-item Python path, which reports bad output row by row; both paths give equal frames
+  (tested).
 """
 
 from __future__ import annotations
 
+import gc
+import io
 import itertools
 import json
 import re
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -49,7 +62,9 @@ __all__ = [
     "collect",
     "collect_frame",
     "collect_segments",
+    "decoder_name",
     "join_results",
+    "parse_seconds",
     "results_to_frame",
     "segments_to_frame",
     "to_polars",
@@ -66,6 +81,7 @@ _PD_MAJOR = int(pd.__version__.split(".", 1)[0])
 _LINE_KEYS = frozenset({"task_id", "custom_id", "status", "data", "error"})
 _SEG_KEYS = frozenset({"start_time", "end_time", "metadata"})
 _EMPTY: dict[str, Any] = {}
+_NO_METADATA: Any = object()
 
 NOTE_MISSING = "no line for this item in the results stream"
 NOTE_UNORDERED = "not among the created items given as order"
@@ -422,6 +438,30 @@ def _arrange(
 # Columns → arrays with pandas-3-shaped dtypes
 # --------------------------------------------------------------------------------------------
 
+#: Segment rows gathered before the pending values are moved into Arrow chunks.
+_CHUNK_ROWS = 4096
+#: Items whose text is converted (and parsed) at a time in the items frame.
+_CHUNK_ITEMS = 64
+
+_KINDS_ARROW = ("str", "bool", "int", "float", "null")
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while columns are built.
+
+    Building makes hundreds of thousands of short-lived acyclic objects (decoded dicts, values);
+    each burst otherwise triggers full collections that walk every live object (a third of the
+    segments frame's time). Nothing built here forms cycles; the previous state is restored.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
 
 def _string_dtype(storage: str) -> Any:
     return pd.StringDtype(storage)
@@ -437,8 +477,48 @@ def _object_array(values: Sequence[Any]) -> np.ndarray[Any, Any]:
     return arr
 
 
+def _kind_of(values: Sequence[Any]) -> str:
+    """The column kind of Python values: str, bool, int, float, null, nested or mixed."""
+    kinds = set(map(type, values))
+    kinds.discard(type(None))
+    if not kinds:
+        return "null"
+    if len(kinds) == 1:
+        (kind,) = kinds
+        if kind is str:
+            return "str"
+        if kind is bool:
+            return "bool"
+        if kind is int:
+            return "int"
+        if kind is float:
+            return "float"
+        if kind is dict or kind is list:
+            return "nested"
+        return "mixed"
+    if kinds == {int, float}:
+        return "float"
+    if kinds <= {dict, list}:
+        return "nested"
+    return "mixed"
+
+
+def _unify(first: str | None, second: str) -> str:
+    if first is None or first == "null" or first == second:
+        return second
+    if second == "null":
+        return first
+    if {first, second} == {"int", "float"}:
+        return "float"
+    return "mixed"
+
+
 class _Columns:
-    """Makes one array per column for the chosen ``dtype_backend``."""
+    """Makes one pandas array per column for the chosen ``dtype_backend``.
+
+    Values arrive either as Python lists or, when pyarrow is installed, as Arrow chunks (see
+    :class:`_Sink`); the latter convert to pandas 3's Arrow-backed ``str`` without a copy.
+    """
 
     def __init__(self, dtype_backend: DtypeBackend | None) -> None:
         if dtype_backend not in (None, "numpy_nullable", "pyarrow"):
@@ -447,57 +527,66 @@ class _Columns:
             )
         self.backend = dtype_backend
         self.pa: Any = None
-        if dtype_backend == "pyarrow":
-            try:
-                import pyarrow
-            except ImportError as exc:  # pragma: no cover - depends on the environment
+        try:
+            import pyarrow
+
+            self.pa = pyarrow
+        except ImportError:
+            if dtype_backend == "pyarrow":
                 raise ImportError(
                     "dtype_backend='pyarrow' needs pyarrow: pip install pyarrow"
-                ) from exc
-            self.pa = pyarrow
+                ) from None
+        self.arrow_types: dict[str, Any] = {}
+        if self.pa is not None:
+            pa = self.pa
+            self.arrow_types = {
+                "str": pa.large_string(), "bool": pa.bool_(), "int": pa.int64(),
+                "float": pa.float64(), "null": pa.null(),
+            }  # fmt: skip
 
-    def _arrow(self, values: Sequence[Any], type_: Any) -> Any:
-        return pd.arrays.ArrowExtensionArray(self.pa.array(values, type=type_))
+    # -- from Python lists ---------------------------------------------------------------
+
+    def _arrow(self, values: Any, type_: Any) -> Any:
+        return pd.arrays.ArrowExtensionArray(self.pa.array(values, type=type_, from_pandas=True))
 
     def str_(self, values: Sequence[Any]) -> Any:
-        if self.backend == "pyarrow":
-            return self._arrow(values, self.pa.string())
+        if self.pa is not None:
+            return self.from_arrow("str", self.pa.array(values, type=self.pa.large_string()))
         if self.backend == "numpy_nullable":
-            return pd.Series(values, dtype="string").array
+            return pd.array(_object_array(values), dtype="string")
         if _PD_MAJOR >= 3:
-            return pd.Series(values, dtype="str").array
-        if pd.get_option("future.infer_string"):  # pragma: no cover - pandas 2.x opt-in
-            return pd.Series(values, dtype=_string_dtype("pyarrow_numpy")).array
+            return pd.array(_object_array(values), dtype="str")
         return _object_array(values)
 
+    def str_list_take(self, values: Sequence[Any], positions: np.ndarray[Any, Any]) -> Any:
+        """``str_`` of ``values[positions]`` (repeated ids without a Python list per row)."""
+        if self.pa is not None:
+            arrow = self.pa.array(values, type=self.pa.large_string()).take(positions)
+            return self.from_arrow("str", arrow)
+        return self.str_(_object_array(values)[positions])
+
     def int_(self, values: Sequence[Any]) -> Any:
-        if self.backend == "pyarrow":
-            return self._arrow(values, self.pa.int64())
-        mask = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
-        if mask.any():
-            data = np.fromiter(
-                (0 if v is None else v for v in values), dtype=np.int64, count=len(values)
-            )
-        else:
-            data = np.fromiter(values, dtype=np.int64, count=len(values))
+        if self.pa is not None:
+            return self.from_arrow("int", self.pa.array(values, type=self.pa.int64()))
+        count = len(values)
+        mask = np.fromiter((v is None for v in values), dtype=bool, count=count)
+        data = np.fromiter((0 if v is None else v for v in values), dtype=np.int64, count=count)
         return pd.arrays.IntegerArray(data, mask)
 
     def float_(self, values: Sequence[Any] | np.ndarray[Any, Any]) -> Any:
-        if self.backend == "pyarrow":
-            arr = np.asarray(values, dtype=np.float64)
-            return pd.arrays.ArrowExtensionArray(
-                self.pa.array(arr, type=self.pa.float64(), from_pandas=True)
-            )
         arr = np.asarray(values, dtype=np.float64)
+        if self.backend == "pyarrow":
+            return self._arrow(arr, self.pa.float64())
         if self.backend == "numpy_nullable":
             return pd.arrays.FloatingArray(arr, np.isnan(arr))
         return arr
 
     def bool_(self, values: Sequence[Any]) -> Any:
-        if self.backend == "pyarrow":
-            return self._arrow(values, self.pa.bool_())
-        mask = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
-        data = np.fromiter((v is True for v in values), dtype=bool, count=len(values))
+        if self.pa is not None:
+            return self.from_arrow("bool", self.pa.array(values, type=self.pa.bool_()))
+        count = len(values)
+        mask = np.fromiter((v is None for v in values), dtype=bool, count=count)
+        data = np.fromiter((v is True for v in values), dtype=bool, count=count)
         return pd.arrays.BooleanArray(data, mask)
 
     def object_(self, values: Sequence[Any]) -> Any:
@@ -512,24 +601,139 @@ class _Columns:
         extra = [v for v in dict.fromkeys(values) if v is not None and v not in known]
         return pd.Categorical(values, categories=[*known, *extra])
 
-    def infer(self, values: Sequence[Any]) -> Any:
-        """Pick a column type from the Python types present (``None`` is missing)."""
-        kinds = set(map(type, values))
-        kinds.discard(type(None))
+    def of_kind(self, kind: str, values: Sequence[Any]) -> Any:
+        """An array from Python values already known to be of ``kind``."""
         try:
-            if kinds == {str}:
+            if kind == "str":
                 return self.str_(values)
-            if kinds == {bool}:
+            if kind == "bool":
                 return self.bool_(values)
-            if kinds == {int}:
+            if kind == "int":
                 return self.int_(values)
-            if kinds and kinds <= {int, float}:
+            if kind == "float":
                 return self.float_([np.nan if v is None else v for v in values])
+            if kind == "null" and self.backend == "pyarrow":
+                return self._arrow(values, self.pa.null())
         except (OverflowError, ValueError, TypeError):
             pass
-        if self.backend == "pyarrow" and not kinds:
-            return self._arrow(values, self.pa.null())
+        except Exception as exc:  # an Arrow error: keep the values as they are
+            if self.pa is None or not isinstance(exc, self.pa.ArrowException):
+                raise
         return self.object_(values)
+
+    # -- from Arrow chunks ---------------------------------------------------------------
+
+    def from_arrow(self, kind: str, arrow: Any) -> Any:
+        """Wrap an Arrow (chunked) array of ``kind`` as the backend's pandas array."""
+        pa = self.pa
+        if self.backend == "pyarrow":
+            if kind == "str":
+                arrow = arrow.cast(pa.string())  # string[pyarrow], as read_* and convert_dtypes
+            if isinstance(arrow, pa.Array):
+                arrow = pa.chunked_array([arrow])
+            return pd.arrays.ArrowExtensionArray(arrow)
+        if kind == "str":
+            if self.backend == "numpy_nullable":
+                return pd.array(arrow, dtype="string")
+            if _PD_MAJOR >= 3:
+                return pd.array(arrow, dtype="str")  # zero-copy: same Arrow buffers
+            if pd.get_option("future.infer_string"):  # pragma: no cover - pandas 2.x opt-in
+                return pd.array(arrow, dtype=_string_dtype("pyarrow_numpy"))
+            return arrow.to_numpy(zero_copy_only=False)
+        if kind == "float":
+            values = arrow.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+            if self.backend == "numpy_nullable":
+                return pd.arrays.FloatingArray(values, np.isnan(values))
+            return values
+        if kind in ("int", "bool"):
+            mask = arrow.is_null().to_numpy(zero_copy_only=False).astype(bool, copy=False)
+            filled = arrow.fill_null(0 if kind == "int" else False)
+            data = filled.to_numpy(zero_copy_only=False)
+            if kind == "int":
+                return pd.arrays.IntegerArray(data.astype(np.int64, copy=False), mask)
+            return pd.arrays.BooleanArray(data.astype(bool, copy=False), mask)
+        return _object_array(arrow.to_pylist())
+
+
+class _Sink:
+    """One column filled by appends. With pyarrow, pending values move to Arrow chunks on
+    :meth:`flush`, so that Python objects do not pile up (peak memory stays near the output's);
+    without it the values stay in one list. A declared ``kind`` skips type inference."""
+
+    __slots__ = ("buf", "chunks", "cols", "declared", "kind", "python")
+
+    def __init__(self, cols: _Columns, kind: str | None = None, leading: int = 0) -> None:
+        self.cols = cols
+        self.declared = kind
+        self.kind: str | None = None
+        self.chunks: list[Any] = []
+        self.python: list[Any] | None = None  # set when values must stay Python objects
+        self.buf: list[Any] = []
+        if leading:
+            if cols.pa is not None:
+                self.chunks.append(cols.pa.nulls(leading))
+                self.kind = "null"
+            else:
+                self.buf = [None] * leading
+
+    def extend(self, values: Iterable[Any]) -> None:
+        self.buf.extend(values)
+
+    def _to_python(self) -> list[Any]:
+        values = [v for chunk in self.chunks for v in chunk.to_pylist()]
+        self.chunks = []
+        return values
+
+    def flush(self) -> None:
+        cols, buf = self.cols, self.buf
+        if cols.pa is None or not buf:
+            return
+        if self.python is not None:
+            self.python.extend(buf)
+            self.buf = []
+            return
+        kind = self.declared or _kind_of(buf)
+        unified = _unify(self.kind, kind)
+        arrow_type = cols.arrow_types.get(kind)
+        nested_ok = kind == "nested" and cols.backend == "pyarrow"
+        if unified == "mixed" or (arrow_type is None and not nested_ok):
+            self.python = self._to_python() + buf
+            self.buf = []
+            return
+        try:
+            chunk = cols.pa.array(buf, type=arrow_type)
+        except (cols.pa.ArrowException, TypeError, ValueError, OverflowError):
+            self.python = self._to_python() + buf
+            self.buf = []
+            return
+        self.chunks.append(chunk)
+        self.kind = unified
+        self.buf = []
+
+    def finish(self) -> Any:
+        cols = self.cols
+        if cols.pa is None:
+            return cols.of_kind(self.declared or _kind_of(self.buf), self.buf)
+        self.flush()
+        if self.python is not None:
+            values = self.python
+            return cols.of_kind(self.declared or _kind_of(values), values)
+        kind = self.kind or self.declared or "null"
+        pa = cols.pa
+        target = cols.arrow_types.get(kind)
+        chunks = self.chunks or [pa.array([], type=target)]
+        if target is not None:
+            chunks = [c if c.type == target else c.cast(target) for c in chunks]
+        else:  # nested, pyarrow backend: all chunks must agree on one type
+            types = {c.type for c in chunks if c.type != pa.null()}
+            if len(types) != 1:
+                return cols.object_(self._to_python())
+            (target,) = types
+            chunks = [c if c.type == target else c.cast(target) for c in chunks]
+        try:
+            return cols.from_arrow(kind, pa.chunked_array(chunks, type=target))
+        except (pa.ArrowException, TypeError, ValueError):
+            return cols.object_(self._to_python())
 
 
 def _frame(columns: dict[str, Any], n: int) -> pd.DataFrame:
@@ -545,16 +749,41 @@ def _unique_name(name: str, taken: Iterable[str], prefix: str) -> str:
     return candidate
 
 
-def _attach_fields(
-    columns: dict[str, Any],
-    builder: _Columns,
-    names: Iterable[str],
-    values_of: Callable[[str], Sequence[Any]],
-    prefix: str,
-) -> None:
-    for name in names:
-        column = _unique_name(str(name), columns, prefix)
-        columns[column] = builder.infer(values_of(name))
+class _FieldSinks:
+    """Columns whose names are only known from the data (expanded properties, metadata)."""
+
+    def __init__(self, cols: _Columns) -> None:
+        self.cols = cols
+        self.sinks: dict[str, _Sink] = {}
+        self.rows = 0
+
+    def add(self, records: Sequence[Mapping[str, Any]], extra: Sequence[str] = ()) -> None:
+        """Append one value per record for every field (``None`` where a record lacks it)."""
+        count = len(records)
+        seen = dict.fromkeys(itertools.chain.from_iterable(records))
+        for name in seen:
+            sink = self.sinks.get(name)
+            if sink is None:
+                sink = self.sinks[name] = _Sink(self.cols, leading=self.rows)
+            sink.extend([r.get(name) for r in records])
+        for name, sink in self.sinks.items():
+            if name not in seen:
+                sink.extend(itertools.repeat(None, count))
+        self.rows += count
+
+    def pad(self, count: int) -> None:
+        for sink in self.sinks.values():
+            sink.extend(itertools.repeat(None, count))
+        self.rows += count
+
+    def flush(self) -> None:
+        for sink in self.sinks.values():
+            sink.flush()
+
+    def attach(self, columns: dict[str, Any], prefix: str, reserved: str) -> None:
+        for name in list(self.sinks):
+            column = _unique_name(str(name), [*columns, reserved], prefix)
+            columns[column] = self.sinks.pop(name).finish()
 
 
 # --------------------------------------------------------------------------------------------
@@ -569,6 +798,7 @@ def results_to_frame(
     total_items: int | None = None,
     parse_json: bool = False,
     expand: bool = False,
+    keep_text: bool = False,
     dtype_backend: DtypeBackend | None = None,
 ) -> pd.DataFrame:
     """Build the items frame: one row per item of the batch, nothing dropped.
@@ -590,20 +820,24 @@ def results_to_frame(
         The batch's ``total_items``: when fewer items came back, rows with a missing status and
         a ``note`` are appended so that ``len(frame) == total_items``.
     parse_json
-        Decode ``result`` (structured ``json_schema`` output) into a ``parsed`` column of
-        Python objects. A result that does not decode (truncated by ``finish_reason ==
-        "length"``, or invalid) keeps its text, gets ``parsed`` missing and a message in
-        ``parse_error``; it never raises.
+        Decode the text of structured (``json_schema``) output into a ``parsed`` column of
+        Python objects. A text that does not decode (truncated by ``finish_reason ==
+        "length"``, or invalid) keeps its text in ``result``, gets ``parsed`` missing and a
+        message in ``parse_error``; it never raises.
     expand
-        Also expand the top-level properties of each decoded object into columns, named as the
+        Expand the top-level properties of each decoded object into columns, named as the
         properties (prefixed ``result.`` if a name is already taken). Implies decoding; the
-        ``parsed`` column itself is only kept when ``parse_json`` is also true.
+        ``parsed`` column itself is only added when ``parse_json`` is also true.
+    keep_text
+        With ``parse_json`` or ``expand``, also keep ``result`` for rows whose text decoded (by
+        default it is kept only where decoding failed: the decoded value holds the same
+        content, and a 10 KB answer per item would otherwise be held twice).
     dtype_backend
         ``None`` (default): ``str`` text columns on pandas 3 (``object`` on pandas 2.2 unless
-        ``future.infer_string`` is on), nullable ``Int64``/``boolean``, ``float64``.
-        ``"numpy_nullable"``: ``string``, ``Int64``, ``Float64``, ``boolean``.
-        ``"pyarrow"``: ``pd.ArrowDtype`` columns (needs pyarrow). ``status`` is categorical
-        in all cases.
+        ``future.infer_string`` is on), nullable ``Int64``/``boolean``, ``float64``, ``object``
+        for nested values. ``"numpy_nullable"``: ``string``, ``Int64``, ``Float64``,
+        ``boolean``. ``"pyarrow"``: ``pd.ArrowDtype`` columns, nested values as Arrow
+        list/struct where they have one type (needs pyarrow). ``status`` is categorical in all.
 
     Returns
     -------
@@ -618,50 +852,67 @@ def results_to_frame(
 
     Examples
     --------
-    >>> frame = results_to_frame(lines, order=created.items, parse_json=True)
+    >>> frame = results_to_frame(lines, order=created.items, expand=True)
     >>> frame[frame.status == "failed"][["custom_id", "error_code", "error_message"]]
     """
     if total_items is not None and total_items < 0:
         raise ValueError(f"total_items must be >= 0, got {total_items}")
-    builder = _Columns(dtype_backend)
-    items = _arrange(lines, order, total_items)
-    n = len(items)
-    texts = [it.text for it in items]
-    columns: dict[str, Any] = {
-        "custom_id": builder.str_([it.custom_id for it in items]),
-        "task_id": builder.str_([it.task_id for it in items]),
-        "status": builder.category([it.status for it in items], ITEM_STATUSES),
-        "result": builder.str_(texts),
-        "finish_reason": builder.str_([it.finish_reason for it in items]),
-        "input_tokens": builder.int_([it.input_tokens for it in items]),
-        "output_tokens": builder.int_([it.output_tokens for it in items]),
-        "error_code": builder.str_([it.error_code for it in items]),
-        "error_message": builder.str_([it.error_message for it in items]),
-        "generation_id": builder.str_([it.generation_id for it in items]),
-    }
-    if parse_json or expand:
-        parsed, errors = _parse_texts(texts, [it.finish_reason for it in items])
-        del texts
+    cols = _Columns(dtype_backend)
+    parsing = parse_json or expand
+    with _gc_paused():
+        items = _arrange(lines, order, total_items)
+        n = len(items)
+        fixed = {
+            name: _Sink(cols, "int" if name.endswith("_tokens") else "str")
+            for name in _BASE_COLUMNS
+            if name != "status"
+        }
+        parse_error = _Sink(cols, "str")
+        parsed_values: list[Any] = []
+        expanded = _FieldSinks(cols)
+        for start in range(0, n, _CHUNK_ITEMS):
+            block = items[start : start + _CHUNK_ITEMS]
+            texts = [it.text for it in block]
+            for it in block:
+                it.text = None  # released block by block: the column holds the text now
+            if parsing:
+                parsed, errors = _parse_texts(texts, [it.finish_reason for it in block])
+                parse_error.extend(errors)
+                if not keep_text:
+                    texts = [t if e is not None else None for t, e in zip(texts, errors, strict=True)]
+                if parse_json:
+                    parsed_values.extend(parsed)
+                if expand:
+                    expanded.add([p if type(p) is dict else _EMPTY for p in parsed])
+                    expanded.flush()
+                del parsed
+            fixed["result"].extend(texts)
+            del texts
+            for name, sink in fixed.items():
+                if name != "result":
+                    sink.extend([getattr(it, name) for it in block])
+                sink.flush()
+            parse_error.flush()
+        columns: dict[str, Any] = {}
+        for name in _BASE_COLUMNS:
+            if name == "status":
+                columns[name] = cols.category([it.status for it in items], ITEM_STATUSES)
+            else:
+                columns[name] = fixed.pop(name).finish()
         if parse_json:
-            columns["parsed"] = _object_array(parsed)
-        columns["parse_error"] = builder.str_(errors)
+            columns["parsed"] = _object_array(parsed_values)
+            del parsed_values
+        if parsing:
+            columns["parse_error"] = parse_error.finish()
         if expand:
-            dicts = [p if type(p) is dict else _EMPTY for p in parsed]
-            del parsed
-            names = dict.fromkeys(itertools.chain.from_iterable(dicts))
-            _attach_fields(
-                columns, builder, names, lambda k: [d.get(k) for d in dicts], prefix="result"
-            )
-    else:
-        del texts
-    extras = [it.extra or _EMPTY for it in items]
-    extra_names = dict.fromkeys(itertools.chain.from_iterable(extras))
-    if extra_names:
-        _attach_fields(
-            columns, builder, extra_names, lambda k: [e.get(k) for e in extras], prefix="extra"
-        )
-    columns["note"] = builder.str_([it.note for it in items])
-    return _frame(columns, n)
+            expanded.attach(columns, prefix="result", reserved="note")
+        extras = [it.extra or _EMPTY for it in items]
+        if any(extras):
+            extra_sinks = _FieldSinks(cols)
+            extra_sinks.add(extras)
+            extra_sinks.attach(columns, prefix="extra", reserved="note")
+        columns["note"] = cols.str_([it.note for it in items])
+        return _frame(columns, n)
 
 
 def _parse_texts(
@@ -716,84 +967,296 @@ def parse_seconds(value: Any) -> float:
 
 def _seconds_array(values: list[Any]) -> np.ndarray[Any, Any]:
     try:
-        # numbers and None (→ nan) convert in C; "12.5" too; hh:mm:ss strings do not
-        if not any(type(v) is str for v in values):
-            return np.array(values, dtype=np.float64)
+        # numbers and None (→ nan) convert in C; hh:mm:ss strings raise and take the slow path
+        return np.array(values, dtype=np.float64)
     except (TypeError, ValueError):
-        pass
-    return np.fromiter(map(parse_seconds, values), dtype=np.float64, count=len(values))
+        return np.fromiter(map(parse_seconds, values), dtype=np.float64, count=len(values))
 
 
 class _SegmentColumns:
     """Accumulates the long-form segment columns, one segment definition at a time."""
 
-    def __init__(self) -> None:
-        self.custom_id: list[Any] = []
-        self.task_id: list[Any] = []
-        self.definition_id: list[Any] = []
-        self.segment_index: list[int] = []
+    def __init__(self, cols: _Columns) -> None:
+        self.cols = cols
+        self.ids = {name: _Sink(cols, "str") for name in ("custom_id", "task_id", "definition_id")}
+        self.segment_index = _Sink(cols, "int")
+        self.parse_error = _Sink(cols, "str")
+        self.fields = _FieldSinks(cols)
         self.start: list[Any] = []
         self.end: list[Any] = []
-        self.fields: dict[str, list[Any]] = {}
-        self.parse_error: list[Any] = []
-        self.rows = 0
+        self.seconds: list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = []
+        self.pending = 0
 
-    def _pad(self, names: Iterable[str], count: int) -> None:
-        for name in names:
-            self.fields[name].extend(itertools.repeat(None, count))
+    @property
+    def rows(self) -> int:
+        return self.fields.rows
 
-    def _field(self, name: str) -> list[Any]:
-        column = self.fields.get(name)
-        if column is None:
-            column = self.fields[name] = [None] * self.rows
-        return column
+    def _ids(self, item: _Item, definition: Any, count: int) -> None:
+        self.ids["custom_id"].extend(itertools.repeat(item.custom_id, count))
+        self.ids["task_id"].extend(itertools.repeat(item.task_id, count))
+        self.ids["definition_id"].extend(itertools.repeat(definition, count))
+        self.pending += count
 
-    def add_error(self, item: _Item, message: str) -> None:
-        self.custom_id.append(item.custom_id)
-        self.task_id.append(item.task_id)
-        self.definition_id.append(None)
-        self.segment_index.append(-1)
+    def add_error(self, item: _Item, message: str, definition: Any = None) -> None:
+        self._ids(item, None if definition is None else str(definition), 1)
+        self.segment_index.extend((None,))
         self.start.append(None)
         self.end.append(None)
-        self.parse_error.append(message)
-        self._pad(self.fields, 1)
-        self.rows += 1
+        self.parse_error.extend((message,))
+        self.fields.pad(1)
 
     def add(self, item: _Item, definition: Any, segments: list[Any]) -> None:
         count = len(segments)
-        if not count:
-            return
-        if not all(type(s) is dict for s in segments):
+        if count and set(map(type, segments)) != {dict}:
             bad = [s for s in segments if type(s) is not dict]
             segments = [s for s in segments if type(s) is dict]
             self.add_error(
-                item, f"{len(bad)} segment(s) of {definition!r} are not JSON objects: {bad[:3]!r}"
+                item, f"{len(bad)} segment(s) are not JSON objects: {bad[:3]!r}", definition
             )
             count = len(segments)
-            if not count:
-                return
-        self.custom_id.extend(itertools.repeat(item.custom_id, count))
-        self.task_id.extend(itertools.repeat(item.task_id, count))
-        self.definition_id.extend(itertools.repeat(definition, count))
+        if not count:
+            return
+        self._ids(item, str(definition), count)
         self.segment_index.extend(range(count))
         self.start.extend([s.get("start_time") for s in segments])
         self.end.extend([s.get("end_time") for s in segments])
         self.parse_error.extend(itertools.repeat(None, count))
-        metas = [s.get("metadata") or _EMPTY for s in segments]
-        if not all(type(m) is dict for m in metas):
-            metas = [m if type(m) is dict else {"metadata": m} for m in metas]
-        seen = dict.fromkeys(itertools.chain.from_iterable(metas))
-        # keys beside start_time/end_time/metadata are carried as columns too
-        others = [
-            k for k in dict.fromkeys(itertools.chain.from_iterable(segments)) if k not in _SEG_KEYS
+        metas = [s.get("metadata", _NO_METADATA) for s in segments]
+        # the usual segment has exactly start_time, end_time and metadata: only otherwise look
+        # for other keys, which are carried as columns too
+        if sum(map(len, segments)) != 3 * count or _NO_METADATA in metas:
+            others = [
+                k
+                for k in dict.fromkeys(itertools.chain.from_iterable(segments))
+                if k not in _SEG_KEYS
+            ]
+        else:
+            others = []
+        if set(map(type, metas)) != {dict}:
+            metas = [
+                m if type(m) is dict else _EMPTY if m is None or m is _NO_METADATA else {"metadata": m}
+                for m in metas
+            ]
+        if others:
+            metas = [
+                {**{k: s.get(k) for k in others}, **m}
+                for s, m in zip(segments, metas, strict=True)
+            ]
+        self.fields.add(metas)
+
+    def flush(self, force: bool = False) -> None:
+        if self.pending < _CHUNK_ROWS and not force:
+            return
+        self.seconds.append((_seconds_array(self.start), _seconds_array(self.end)))
+        self.start, self.end = [], []
+        for sink in (*self.ids.values(), self.segment_index, self.parse_error):
+            sink.flush()
+        self.fields.flush()
+        self.pending = 0
+
+    def frame(self) -> pd.DataFrame:
+        self.flush(force=True)
+        cols = self.cols
+        empty = np.empty(0, dtype=np.float64)
+        start = np.concatenate([s for s, _ in self.seconds] or [empty])
+        end = np.concatenate([e for _, e in self.seconds] or [empty])
+        self.seconds = []
+        columns: dict[str, Any] = {name: sink.finish() for name, sink in self.ids.items()}
+        columns["segment_index"] = self.segment_index.finish()
+        columns["start"] = cols.float_(start)
+        columns["end"] = cols.float_(end)
+        columns["duration"] = cols.float_(end - start)
+        rows = self.rows
+        self.fields.attach(columns, prefix="metadata", reserved="parse_error")
+        columns["parse_error"] = self.parse_error.finish()
+        return _frame(columns, rows)
+
+
+class _ArrowSegments:
+    """Fast path of :func:`segments_to_frame` when pyarrow is installed.
+
+    The items' outputs are parsed by ``pyarrow.json`` a few hundred at a time, and the segment
+    lists are flattened column-wise in Arrow (no Python object per segment). It declines (returns
+    ``None``, and the per-item Python path runs instead, which reports errors row by row) on
+    anything it cannot take exactly: an output that is not a JSON object of segment arrays, a
+    value whose type changes between items, a parse error.
+    """
+
+    BLOCK = 256
+
+    def __init__(self, cols: _Columns) -> None:
+        import pyarrow.compute
+        import pyarrow.json
+
+        self.cols = cols
+        self.pa = cols.pa
+        self.pc = pyarrow.compute
+        self.pj = pyarrow.json
+        self.pool = self.pa.system_memory_pool()
+        self.definitions: dict[str, int] = {}
+        self.item_pos: list[np.ndarray[Any, Any]] = []
+        self.def_rank: list[np.ndarray[Any, Any]] = []
+        self.seg_index: list[np.ndarray[Any, Any]] = []
+        self.start: list[np.ndarray[Any, Any]] = []
+        self.end: list[np.ndarray[Any, Any]] = []
+        self.fields: dict[str, list[tuple[int, Any]]] = {}  # name → (piece number, array)
+        self.piece_rows: list[int] = []
+
+    def build(self, items: list[_Item]) -> pd.DataFrame | None:
+        pa = self.pa
+        owners = [i for i, it in enumerate(items) if it.text]
+        try:
+            for first in range(0, len(owners), self.BLOCK):
+                block = owners[first : first + self.BLOCK]
+                texts = [items[i].text for i in block]
+                options = self.pj.ParseOptions(
+                    newlines_in_values=any("\n" in t for t in texts if t),
+                    unexpected_field_behavior="infer",
+                )
+                data = b"\n".join([t.encode() for t in texts if t])
+                del texts
+                # the system allocator for the parse: its many short-lived buffers would
+                # otherwise stay resident in mimalloc's per-thread heaps (2x the RSS measured)
+                table = self.pj.read_json(
+                    io.BytesIO(data), parse_options=options, memory_pool=self.pool
+                )
+                del data
+                if table.num_rows != len(block) or not self._take(table, block):
+                    return None
+        except (pa.ArrowException, UnicodeError, ValueError):
+            return None
+        return self._frame(items)
+
+    def _take(self, table: Any, block: list[int]) -> bool:
+        pa, pc = self.pa, self.pc
+        owners = np.asarray(block, dtype=np.int64)
+        for name in table.column_names:
+            column = table.column(name).combine_chunks()
+            if pa.types.is_null(column.type):
+                continue
+            if not pa.types.is_list(column.type):
+                return False
+            lengths = pc.list_value_length(column).fill_null(0).to_numpy(zero_copy_only=False)
+            total = int(lengths.sum())
+            flat = pc.list_flatten(column)
+            if total == 0 or pa.types.is_null(flat.type):
+                continue
+            if not pa.types.is_struct(flat.type) or flat.null_count:
+                return False
+            starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+            rank = self.definitions.setdefault(name, len(self.definitions))
+            self.item_pos.append(np.repeat(owners, lengths))
+            self.def_rank.append(np.full(total, rank, dtype=np.int64))
+            self.seg_index.append(np.arange(total, dtype=np.int64) - starts)
+            piece = len(self.piece_rows)
+            self.piece_rows.append(total)
+            for key in ("start_time", "end_time"):
+                target = self.start if key == "start_time" else self.end
+                target.append(self._seconds(flat, key, total))
+            names = [f.name for f in flat.type]
+            meta_fields: list[tuple[str, Any]] = []
+            if "metadata" in names:
+                meta = flat.field("metadata")
+                if pa.types.is_struct(meta.type):
+                    meta_fields = [(f.name, meta.field(f.name)) for f in meta.type]
+                elif not pa.types.is_null(meta.type):
+                    return False
+            others = [(n, flat.field(n)) for n in names if n not in _SEG_KEYS]
+            taken = {n for n, _ in meta_fields}
+            for field_name, values in meta_fields + [o for o in others if o[0] not in taken]:
+                self.fields.setdefault(field_name, []).append((piece, values))
+        return True
+
+    def _seconds(self, flat: Any, key: str, total: int) -> np.ndarray[Any, Any]:
+        pa = self.pa
+        if key not in [f.name for f in flat.type]:
+            return np.full(total, np.nan)
+        values = flat.field(key)
+        if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
+            return np.asarray(
+                values.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64
+            )
+        return _seconds_array(values.to_pylist())
+
+    def _field_array(self, pieces: list[tuple[int, Any]]) -> tuple[str, Any]:
+        pa = self.pa
+        types = {a.type for _, a in pieces if not pa.types.is_null(a.type)}
+        if types and all(pa.types.is_integer(t) or pa.types.is_floating(t) for t in types):
+            target = pa.int64() if all(pa.types.is_integer(t) for t in types) else pa.float64()
+        elif len(types) == 1:
+            (target,) = types
+        elif not types:
+            target = pa.null()
+        else:
+            raise TypeError("mixed")
+        by_piece = dict(pieces)
+        pool = self.pool
+        parts = [
+            by_piece[i].cast(target, memory_pool=pool)
+            if i in by_piece
+            else pa.nulls(rows, type=target, memory_pool=pool)
+            for i, rows in enumerate(self.piece_rows)
         ]
-        for name in seen:
-            self._field(name).extend([m.get(name) for m in metas])
-        for name in others:
-            if name not in seen:
-                self._field(name).extend([s.get(name) for s in segments])
-        self._pad([k for k in self.fields if k not in seen and k not in others], count)
-        self.rows += count
+        arrow = pa.concat_arrays(parts, memory_pool=pool) if parts else pa.array([], type=target)
+        del parts, by_piece
+        if pa.types.is_string(target) or pa.types.is_large_string(target):
+            return "str", arrow
+        if pa.types.is_boolean(target):
+            return "bool", arrow
+        if pa.types.is_integer(target):
+            return "int", arrow.cast(pa.int64())
+        if pa.types.is_floating(target):
+            return "float", arrow.cast(pa.float64())
+        if pa.types.is_null(target):
+            return "null", arrow
+        return "nested", arrow
+
+    def _frame(self, items: list[_Item]) -> pd.DataFrame | None:
+        pa, cols = self.pa, self.cols
+        empty = np.empty(0, dtype=np.int64)
+        item_pos = np.concatenate(self.item_pos or [empty])
+        def_rank = np.concatenate(self.def_rank or [empty])
+        seg_index = np.concatenate(self.seg_index or [empty])
+        order = np.lexsort((seg_index, def_rank, item_pos))
+        take = pa.array(order)
+        start = np.concatenate(self.start or [np.empty(0)])[order]
+        end = np.concatenate(self.end or [np.empty(0)])[order]
+        owners = item_pos[order]
+        columns: dict[str, Any] = {
+            "custom_id": cols.str_list_take([it.custom_id for it in items], owners),
+            "task_id": cols.str_list_take([it.task_id for it in items], owners),
+            "definition_id": cols.str_list_take(list(self.definitions), def_rank[order]),
+            "segment_index": cols.from_arrow("int", pa.array(seg_index[order])),
+            "start": cols.float_(start),
+            "end": cols.float_(end),
+            "duration": cols.float_(end - start),
+        }
+        # metadata columns in order of first appearance in the rows, as the per-item path does
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        offsets = np.cumsum([0, *self.piece_rows])
+        first_row = [
+            int(inverse[offsets[i] : offsets[i + 1]].min()) if self.piece_rows[i] else len(order)
+            for i in range(len(self.piece_rows))
+        ]
+        names = sorted(
+            self.fields, key=lambda n: min(first_row[piece] for piece, _ in self.fields[n])
+        )
+        for name in names:
+            try:
+                kind, arrow = self._field_array(self.fields.pop(name))
+            except (TypeError, pa.ArrowException):
+                return None
+            arrow = self.pc.take(arrow, take, memory_pool=self.pool)
+            column = _unique_name(str(name), [*columns, "parse_error"], "metadata")
+            if kind == "nested" and cols.backend != "pyarrow":
+                columns[column] = _object_array(arrow.to_pylist())
+            elif kind == "null" and cols.backend != "pyarrow":
+                columns[column] = _object_array([None] * len(arrow))
+            else:
+                columns[column] = cols.from_arrow(kind, arrow)
+        columns["parse_error"] = cols.str_([None] * len(order))
+        return _frame(columns, len(order))
 
 
 def segments_to_frame(
@@ -828,44 +1291,37 @@ def segments_to_frame(
         object of segment arrays, gives one row with missing times and the reason there,
         rather than an exception.
     """
-    builder = _Columns(dtype_backend)
-    acc = _SegmentColumns()
-    for item in _arrange(lines, order, None):
-        if not item.text:
-            continue
-        try:
-            decoded = _loads(item.text)
-        except ValueError as exc:
-            acc.add_error(item, f"result is not valid JSON: {exc}")
-            continue
-        if not isinstance(decoded, dict):
-            acc.add_error(item, f"result is a JSON {type(decoded).__name__}, not an object")
-            continue
-        for definition, segments in decoded.items():
-            if isinstance(segments, dict):
-                segments = [segments]
-            if not isinstance(segments, list):
-                acc.add_error(item, f"segments of {definition!r} are not a JSON array")
+    cols = _Columns(dtype_backend)
+    with _gc_paused():
+        items = _arrange(lines, order, None)
+        if cols.pa is not None:
+            fast = _ArrowSegments(cols).build(items)
+            if fast is not None:
+                return fast
+        acc = _SegmentColumns(cols)
+        for item in items:
+            text = item.text
+            if not text:
                 continue
-            acc.add(item, definition, segments)
-    start = _seconds_array(acc.start)
-    end = _seconds_array(acc.end)
-    del acc.start, acc.end
-    columns: dict[str, Any] = {
-        "custom_id": builder.str_(acc.custom_id),
-        "task_id": builder.str_(acc.task_id),
-        "definition_id": builder.str_(acc.definition_id),
-        "segment_index": builder.int_([None if i < 0 else i for i in acc.segment_index]),
-        "start": builder.float_(start),
-        "end": builder.float_(end),
-        "duration": builder.float_(end - start),
-    }
-    fields = acc.fields
-    for name in list(fields):
-        column = _unique_name(str(name), columns, "metadata")
-        columns[column] = builder.infer(fields.pop(name))
-    columns["parse_error"] = builder.str_(acc.parse_error)
-    return _frame(columns, acc.rows)
+            try:
+                decoded = _loads(text)
+            except ValueError as exc:
+                acc.add_error(item, f"result is not valid JSON: {exc}")
+                continue
+            del text
+            if not isinstance(decoded, dict):
+                acc.add_error(item, f"result is a JSON {type(decoded).__name__}, not an object")
+                continue
+            for definition, segments in decoded.items():
+                if isinstance(segments, dict):
+                    segments = [segments]
+                if not isinstance(segments, list):
+                    acc.add_error(item, "segments are not a JSON array", definition)
+                    continue
+                acc.add(item, definition, segments)
+            del decoded
+            acc.flush()
+        return acc.frame()
 
 
 # --------------------------------------------------------------------------------------------
@@ -904,6 +1360,7 @@ async def collect_frame(
     total_items: int | None = None,
     parse_json: bool = False,
     expand: bool = False,
+    keep_text: bool = False,
     dtype_backend: DtypeBackend | None = None,
 ) -> pd.DataFrame:
     """Await an async iterator of results lines and return :func:`results_to_frame` of it.
@@ -912,7 +1369,7 @@ async def collect_frame(
     ----------
     lines
         An async iterable (e.g. ``client.results(batch_id)``) or a plain iterable.
-    order, total_items, parse_json, expand, dtype_backend
+    order, total_items, parse_json, expand, keep_text, dtype_backend
         As for :func:`results_to_frame`.
 
     Returns
@@ -926,6 +1383,7 @@ async def collect_frame(
         total_items=total_items,
         parse_json=parse_json,
         expand=expand,
+        keep_text=keep_text,
         dtype_backend=dtype_backend,
     )
 

@@ -266,6 +266,7 @@ class BatchPoller:
         """Stop polling; ``wait()`` then returns the last snapshot."""
         if self._task is not None and not self._task.done():
             self._task.cancel()
+        self._task = None  # stopped from now on, even before the loop delivers the cancel
         if not self.finished:
             self._publish(replace(self.update, state="stopped"))
         self._finish()

@@ -17,7 +17,8 @@ Methods:
 - (a) bare limit: every line decoded with the fastest JSON decoder installed (measured here),
   flat columns built as lists, one ``pd.DataFrame`` constructor. No ordering, no dedup, no
   dtypes beyond pandas' inference, no error handling.
-- (b) this project: ``batch_widget.frames``.
+- (b) this project: ``batch_widget.frames`` (default dtypes); (b') the same with
+  ``dtype_backend="pyarrow"`` (shown for information; the goals are on (b)).
 - (c) the official SDK's path: each line ``json.loads`` + ``parse_obj_as(BatchResultItem, ...)``
   as ``twelvelabs`` does in ``results()``, then ``pd.json_normalize`` of ``model_dump()``.
 - (d) naive: ``json.loads`` per line, then ``pd.json_normalize``.
@@ -33,6 +34,7 @@ tracemalloc and says so.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import gc
 import itertools
@@ -58,10 +60,11 @@ from batch_widget import frames  # noqa: E402
 
 SEED = 20261128
 INPUTS = ("general", "structured", "segments")
-METHODS = ("a", "b", "c", "d")
+METHODS = ("a", "b", "p", "c", "d")
 LABELS = {
     "a": "(a) bare limit",
     "b": "(b) batch_widget.frames",
+    "p": "(b') frames, dtype_backend=pyarrow",
     "c": "(c) twelvelabs SDK + json_normalize",
     "d": "(d) json.loads + json_normalize",
 }
@@ -70,13 +73,14 @@ LABELS = {
 # Input generation
 # --------------------------------------------------------------------------------------------
 
-WORDS = (
+_WORD_TEXT = (
     "market report rates equities anchor studio weather forecast goal replay crowd player "
     "striker keeper referee coach interview graphic logo banner ticker headline city council "
     "vote budget school traffic bridge river storm warning sunny cloudy wind minister press "
     "conference product launch phone camera battery screen review price release trailer "
     "scene chase car night street bright dark music drone aerial slow motion close up wide"
-).split()
+)
+WORDS = tuple(_WORD_TEXT.split())
 
 
 def _sentence(rng: random.Random, n_min: int, n_max: int) -> str:
@@ -313,12 +317,12 @@ def bare_segments(lines: list[bytes]) -> pd.DataFrame:
     return frame
 
 
-def ours(input_name: str) -> Callable[[list[bytes]], pd.DataFrame]:
+def ours(input_name: str, backend: Any = None) -> Callable[[list[bytes]], pd.DataFrame]:
     if input_name == "segments":
-        return frames.segments_to_frame
+        return lambda lines: frames.segments_to_frame(lines, dtype_backend=backend)
     if input_name == "structured":
-        return lambda lines: frames.results_to_frame(lines, expand=True)
-    return frames.results_to_frame
+        return lambda lines: frames.results_to_frame(lines, expand=True, dtype_backend=backend)
+    return lambda lines: frames.results_to_frame(lines, dtype_backend=backend)
 
 
 def _segment_rows(items: list[tuple[Any, Any, str]]) -> list[dict[str, Any]]:
@@ -389,6 +393,12 @@ def method(name: str, input_name: str) -> Callable[[list[bytes]], pd.DataFrame] 
         ]
     if name == "b":
         return ours(input_name)
+    if name == "p":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            return None
+        return ours(input_name, "pyarrow")
     if name == "c":
         return sdk(input_name)
     return naive(input_name)
@@ -416,10 +426,8 @@ def _status_kb(field: str) -> int:
 
 
 def _trim_heap() -> None:
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def child_memory(input_name: str, method_name: str, path: str, decoder: str) -> None:
@@ -471,8 +479,7 @@ def main() -> int:
     global _LOADS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=1000, help="items per input (1000)")
-    parser.add_argument("--repeats", type=int, default=5, help="timing repeats for (a), (b)")
-    parser.add_argument("--slow-repeats", type=int, default=3, help="repeats for (c), (d)")
+    parser.add_argument("--repeats", type=int, default=7, help="timing repeats (best kept)")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
@@ -506,27 +513,34 @@ def main() -> int:
             + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in sorted(times.items(), key=lambda x: x[1]))
             + f" -> (a) uses {name}"
         )
-        for m in METHODS:
-            fn = method(m, input_name)
-            if fn is None:
-                results[(input_name, m)] = {"time": None, "peak": None}
-                continue
-            frame = fn(lines)
-            if m == "b":
-                rows_out[input_name] = len(frame)
-            repeats = args.repeats if m in ("a", "b") else args.slow_repeats
-            entry: dict[str, Any] = {"time": best_time(fn, lines, repeats), "peak": None}
-            if not args.no_memory:
-                entry["peak"], mem_mode = measure_memory(
-                    input_name, m, str(paths[body_kind(input_name)]), name
-                )
-            results[(input_name, m)] = entry
+        fns = {m: method(m, input_name) for m in METHODS}
+        for m, fn in fns.items():
+            results[(input_name, m)] = {"time": None, "peak": None}
+            if fn is not None:
+                frame = fn(lines)  # warm up (lazy imports), and count the rows
+                if m == "b":
+                    rows_out[input_name] = len(frame)
+                del frame
+        # repeats interleaved across methods, so that a burst of load elsewhere on the machine
+        # hits all of them alike; best of the repeats is kept
+        for _ in range(args.repeats):
+            for m, fn in fns.items():
+                if fn is None:
+                    continue
+                t = best_time(fn, lines, 1)
+                entry = results[(input_name, m)]
+                entry["time"] = t if entry["time"] is None else min(entry["time"], t)
+        if not args.no_memory:
+            for m, fn in fns.items():
+                if fn is not None:
+                    results[(input_name, m)]["peak"], mem_mode = measure_memory(
+                        input_name, m, str(paths[body_kind(input_name)]), name
+                    )
 
     print()
     mem_label = {"rss": "peak RSS growth, fresh subprocess per cell",
                  "tracemalloc": "tracemalloc peak (Arrow buffers not seen)"}.get(mem_mode, "-")  # fmt: skip
-    print(f"time: best of {args.repeats} ((a), (b)) / {args.slow_repeats} ((c), (d)); "
-          f"memory: {mem_label}")  # fmt: skip
+    print(f"time: best of {args.repeats} interleaved repeats; memory: {mem_label}")
     header = f"{'input':<11} {'size':>8} {'rows':>6}  {'method':<36} {'time ms':>9} " \
              f"{'x (a)':>6} {'peak MB':>8} {'x size':>7}"  # fmt: skip
     print(header)
