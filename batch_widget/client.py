@@ -157,8 +157,23 @@ def _check_base_url(url: str, allow_insecure_http: bool) -> str:
     return url.rstrip("/")
 
 
+def parse_http_date(value: str | None) -> float | None:
+    """Epoch seconds of an HTTP date (``Date``, ``Retry-After``), or None."""
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError):
+        return None
+    return None if when is None else when.timestamp()
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date.
+
+    ``now`` is the server's time (its ``Date`` header) when known, so a skewed local clock
+    does not stretch or shrink the wait.
+    """
     if not value:
         return None
     value = value.strip()
@@ -166,13 +181,10 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         return max(0.0, float(value))
     except ValueError:
         pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
+    when = parse_http_date(value)
     if when is None:
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    return max(0.0, when - (time.time() if now is None else now))
 
 
 def _error_from_response(
@@ -199,12 +211,13 @@ def _error_from_response(
             message = message or parsed["error"]
     status = response.status_code
     cls = _STATUS_ERRORS.get(status, ServerError if status >= 500 else APIError)
+    server_now = parse_http_date(response.headers.get("date"))
     return cls(
         status,
         code=code,
         api_message=message,
         batch_id=batch_id,
-        retry_after=parse_retry_after(response.headers.get("retry-after")),
+        retry_after=parse_retry_after(response.headers.get("retry-after"), server_now),
         operation=operation,
         body_excerpt=excerpt,
     )
@@ -292,6 +305,8 @@ class BatchClient:
         }  # fmt: skip
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
+        self.server_clock_offset = 0.0
+        """Seconds the server's clock (its ``Date`` header) is ahead of ours, from the last answer."""
         self._http = httpx.AsyncClient(
             base_url=self.base_url + "/",
             auth=_ApiKeyAuth(key.strip()),
@@ -299,7 +314,13 @@ class BatchClient:
             headers={"user-agent": "batch-widget/0.1", "accept": "application/json"},
             transport=transport,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            event_hooks={"response": [self._note_server_time]},
         )
+
+    async def _note_server_time(self, response: httpx.Response) -> None:
+        server_now = parse_http_date(response.headers.get("date"))
+        if server_now is not None:
+            self.server_clock_offset = server_now - time.time()
 
     def __repr__(self) -> str:
         return f"BatchClient(base_url={self.base_url!r}, api_key=***)"

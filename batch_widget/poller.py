@@ -16,7 +16,7 @@ import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Literal
 
 from .client import NO_RETRY, BatchClient, validate_batch_id
@@ -166,14 +166,16 @@ class BatchPoller:
         *,
         schedule: Schedule | None = None,
         clock: Callable[[], float] = time.monotonic,
-        wall: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        wall: Callable[[], datetime] | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self.client = client
         self.batch_id = validate_batch_id(batch_id)
         self.schedule = schedule or Schedule()
         self._clock = clock
-        self._wall = wall
+        # "now" on the server's clock (from its Date header), so the view's elapsed time and
+        # expiry countdown agree with the API's timestamps even when the local clock is off
+        self._wall = wall or (lambda: datetime.now(timezone.utc) + timedelta(seconds=client.server_clock_offset))
         self._sleep = sleep
         self._listeners: list[Listener] = []
         self._queues: list[asyncio.Queue[PollUpdate | None]] = []
@@ -282,7 +284,8 @@ class BatchPoller:
         Raises the fatal error (e.g. ``NotFoundError``, ``AuthenticationError``) if the watch
         ended on one.
         """
-        self.start()
+        if self._done is None:  # never started: start now (after stop(), return the last snapshot)
+            self.start()
         assert self._done is not None
         return await asyncio.shield(self._done)
 

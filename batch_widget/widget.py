@@ -40,9 +40,9 @@ _STATIC = Path(__file__).parent / "static"
 COLOURS = {
     "ready": "#2e7d32",
     "failed": "#c62828",
-    "canceled": "#ef6c00",
+    "canceled": "#b45309",
     "processing": "#1565c0",
-    "queued": "#9e9e9e",
+    "queued": "#6b7280",
 }
 STATES = ("ready", "failed", "canceled", "processing", "queued")
 
@@ -372,13 +372,18 @@ def summary_html(update: PollUpdate, *, live: bool = False) -> str:
         f"{name} {counts[name]}</span>"
         for name in STATES
     )
+    pill_style = ""
     if batch.is_terminal:
-        if batch.ready_items == batch.total_items:
-            pill = COLOURS["ready"]
-        elif batch.ready_items == 0:
+        # as the live view: canceled amber, expired or nothing ready red, partial success green
+        # with a red end cap, so a completed batch with failures never looks like plain success
+        if batch.status.value == "canceled":
+            pill = COLOURS["canceled"]
+        elif batch.status.value == "expired" or batch.ready_items == 0:
             pill = COLOURS["failed"]
         else:
-            pill = COLOURS["canceled"]
+            pill = COLOURS["ready"]
+            if batch.ready_items < batch.total_items:
+                pill_style = f"box-shadow:inset -7px 0 0 {COLOURS['failed']};padding-right:13px;"
         headline = f"{esc(batch.status.value)}: {esc(_outcome(batch))} of {batch.total_items}"
     else:
         pill = COLOURS["processing"]
@@ -391,7 +396,7 @@ def summary_html(update: PollUpdate, *, live: bool = False) -> str:
     note = ""
     if live:
         note = (
-            '<div style="color:#666;margin-top:4px">Live view needs the running kernel; '
+            '<div style="opacity:.75;margin-top:4px">Live view needs the running kernel; '
             "run <code>w</code> in a new cell to show the final summary.</div>"
         )
     error = ""
@@ -400,12 +405,12 @@ def summary_html(update: PollUpdate, *, live: bool = False) -> str:
     return (
         f'<div class="bw-static" style="{box}">'
         f'<div style="display:flex;gap:8px;align-items:center;margin-bottom:6px">'
-        f'<span style="background:{pill};color:#fff;border-radius:9px;padding:1px 8px;font-weight:600">'
+        f'<span style="background:{pill};color:#fff;border-radius:9px;padding:1px 8px;font-weight:600;{pill_style}">'
         f"{esc(batch.status.value)}</span>"
         f'<span style="font-family:monospace">{esc(batch.batch_id)}</span>'
-        f'<span style="color:#666">{esc(batch.analysis_mode or "")}{when}</span></div>'
+        f'<span style="opacity:.75">{esc(batch.analysis_mode or "")}{when}</span></div>'
         f'<div role="img" aria-label="{esc(headline)}" style="display:flex;height:12px;'
         f'background:#eee;border-radius:3px;overflow:hidden">{segments}</div>'
         f'<div style="margin-top:6px;font-weight:600">{headline}</div>'
-        f'<div style="margin-top:4px;color:#444">{legend}</div>{error}{note}</div>'
+        f'<div style="margin-top:4px;opacity:.85">{legend}</div>{error}{note}</div>'
     )

@@ -221,6 +221,10 @@ class _Handler(BaseHTTPRequestHandler):
             raise ValueError("negative Content-Length")
         return self.rfile.read(length) if length else b""
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # The Date header tells simulated time, so a client can follow a sped-up clock.
+        return super().date_time_string(self.srv.sim.clock.now() if timestamp is None else timestamp)
+
     def _start(self, status: int, content_type: str | None, headers: Mapping[str, str],
                api: bool = True) -> None:
         self.send_response(status)
@@ -328,7 +332,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self.close_connection = True
                     return
                 if replacing.kind != "drop_mid_response":
-                    self._send(_fault_response(replacing))
+                    self._send(_fault_response(replacing, self.srv.sim.clock.now()))
                     return
                 mods.append(replacing)
 
@@ -457,7 +461,7 @@ def _list(eng: Engine, key: str, query: Mapping[str, list[str]]) -> dict[str, An
     )
 
 
-def _fault_response(f: Fault) -> _Response:
+def _fault_response(f: Fault, now: float) -> _Response:
     status = int(f.status or 503)
     if f.kind == "proxy_502":
         return _Response(
@@ -468,9 +472,8 @@ def _fault_response(f: Fault) -> _Response:
         headers: dict[str, str] = {}
         if f.retry_after >= 0:
             if f.http_date:
-                headers["Retry-After"] = email.utils.formatdate(
-                    time.time() + f.retry_after, usegmt=True
-                )
+                # relative to the Date header, which is in simulated time too
+                headers["Retry-After"] = email.utils.formatdate(now + f.retry_after, usegmt=True)
             else:
                 headers["Retry-After"] = str(math.ceil(f.retry_after))
         if f.kind == "empty_body_429":

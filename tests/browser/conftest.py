@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +15,9 @@ from . import harness as H
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     reason = None
     if not H.CHROMIUM.exists():
-        reason = f"needs Debian's chromium at {H.CHROMIUM} (apt-get install chromium; never `playwright install`)"
+        reason = (
+            f"needs Debian's chromium at {H.CHROMIUM} (apt-get install chromium; never `playwright install`)"
+        )
     else:
         try:
             import playwright.sync_api  # noqa: F401
@@ -72,10 +75,8 @@ def _watchdog(request: pytest.FixtureRequest) -> Iterator[None]:
             except OSError:
                 continue
             if comm.startswith("chrom"):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
     timer = threading.Timer(WATCHDOG_S, fire)
     timer.daemon = True

@@ -74,7 +74,9 @@ def run_all_until_complete(
     done = [int(x["done"]) for x in samples]
     H.log("done values seen:", sorted(set(done)))
     assert done == sorted(done), f"done went down: {done}"
-    assert len({d for d, x in zip(done, samples) if x["terminal"] == "false"}) >= 3, f"barely advanced: {done}"
+    assert len({d for d, x in zip(done, samples, strict=True) if x["terminal"] == "false"}) >= 3, (
+        f"barely advanced: {done}"
+    )
     assert shot, f"never saw the batch running with >= 10 done: {done}"
 
     static = watch.locator(".jp-OutputArea-output .bw-static")

@@ -46,7 +46,9 @@ CHROME_ARGS = [
 KNOWN_BENIGN: dict[str, list[re.Pattern[str]]] = {
     "lab": [],
     "notebook": [
-        re.compile(r"^pageerror: Cannot read properties of undefined \(reading 'schema'\).*notebook_core", re.S),
+        re.compile(
+            r"^pageerror: Cannot read properties of undefined \(reading 'schema'\).*notebook_core", re.S
+        ),
     ],
 }
 
@@ -58,12 +60,9 @@ def log(*args: object) -> None:
     print(f"[{time.strftime('%H:%M:%S')}]", *args, flush=True)
 
 
-def wait_until(
-    probe: Callable[[], T], timeout: float, what: str, *, interval: float = 0.1
-) -> T:
+def wait_until(probe: Callable[[], T], timeout: float, what: str, *, interval: float = 0.1) -> T:
     """Call ``probe`` until it returns something truthy; raise TimeoutError after ``timeout`` s."""
     deadline = time.monotonic() + timeout
-    last: Any = None
     while True:
         last = probe()
         if last:
@@ -181,7 +180,10 @@ class JupyterServer:
             "--ServerApp.port_retries=0",  # a lost race for the port fails loudly
         ]  # fmt: skip
         if self.app == "lab":
-            cmd += ["--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+            cmd += [
+                "--LabApp.news_url=None",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            ]
         self._logf = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         log(f"starting {self.app} on {self.base} (BW_DEMO_SPEED={self.speed}, theme={self.theme})")
         self.proc = subprocess.Popen(
@@ -380,7 +382,9 @@ class NotebookPage:
         loc = self.page.locator(".jp-Notebook .jp-CodeCell").filter(
             has=self.page.locator(".jp-InputArea-editor", has_text=marker)
         )
-        wait_until(lambda: loc.count() == 1, 20, f"exactly one code cell with {marker!r} (found {loc.count()})")
+        wait_until(
+            lambda: loc.count() == 1, 20, f"exactly one code cell with {marker!r} (found {loc.count()})"
+        )
         return loc
 
     def cell(self, marker: str) -> Any:
@@ -393,7 +397,9 @@ class NotebookPage:
 
     def select(self, cell: Any) -> None:
         cell.locator(".jp-InputPrompt").first.click()
-        wait_until(lambda: "jp-mod-active" in (cell.get_attribute("class") or ""), 10, "the cell to be active")
+        wait_until(
+            lambda: "jp-mod-active" in (cell.get_attribute("class") or ""), 10, "the cell to be active"
+        )
 
     def prompts(self) -> list[str]:
         texts = self.page.locator(".jp-Notebook .jp-CodeCell .jp-InputArea-prompt").all_inner_texts()
@@ -425,16 +431,20 @@ class NotebookPage:
 
     def raise_on_error_output(self) -> None:
         """Fail at once (not at a timeout) when a cell printed a traceback."""
-        err = self.page.locator('.jp-Notebook .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"],'
-                                ' .jp-Notebook .jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]')
+        err = self.page.locator(
+            '.jp-Notebook .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"],'
+            ' .jp-Notebook .jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]'
+        )
         tracebacks = [t for t in err.all_inner_texts() if "Error" in t or "Traceback" in t]
         assert not tracebacks, "a cell failed:\n" + "\n---\n".join(tracebacks)
 
     def wait_visible(self, locator: Any, timeout: float, what: str) -> None:
         """Wait for ``locator`` to be visible, failing early if a cell raised meanwhile."""
+
         def seen() -> bool:
             self.raise_on_error_output()
             return bool(locator.count()) and locator.first.is_visible()
+
         wait_until(seen, timeout, what, interval=0.2)
 
     def screenshot(self, locator: Any, name: str) -> Path:
@@ -467,7 +477,8 @@ _KERNEL_UI_STATE_JS = """() => {
 
 
 HEADLINE_RE = re.compile(
-    r"\b(?P<status>completed|canceled|expired): (?P<outcome>no items finished|\d+ \w+(?:, \d+ \w+)*) of (?P<total>\d+)"
+    r"\b(?P<status>completed|canceled|expired): "
+    r"(?P<outcome>no items finished|\d+ \w+(?:, \d+ \w+)*) of (?P<total>\d+)"
 )
 
 
@@ -486,8 +497,12 @@ def parse_headline(text: str) -> tuple[str, dict[str, int], int]:
 
 def parse_legend(text: str) -> dict[str, int]:
     """The static summary's legend, ``"ready 12 failed 1 canceled 30 processing 0 queued 0"``."""
-    found = dict((k, int(v)) for k, v in re.findall(r"\b(ready|failed|canceled|processing|queued) (\d+)\b", text))
-    assert set(found) == {"ready", "failed", "canceled", "processing", "queued"}, f"legend incomplete: {text!r}"
+    found = dict(
+        (k, int(v)) for k, v in re.findall(r"\b(ready|failed|canceled|processing|queued) (\d+)\b", text)
+    )
+    assert set(found) == {"ready", "failed", "canceled", "processing", "queued"}, (
+        f"legend incomplete: {text!r}"
+    )
     return found
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from . import harness as H
-from .flows import assert_counts_match, assert_loopback, run_all_until_complete
+from .flows import assert_counts_match, assert_loopback
 
 # Simulated seconds per real second. Slow enough here that the cancel lands mid-run.
 LAB_SPEED = 40.0
@@ -61,7 +61,9 @@ def test_lab_live_view_advances_while_idle_then_cancel(lab_light: H.Session) -> 
         st = H.widget_state(watch)
         after = nb.idle_snapshot()
         ui = nb.ui_kernel_state()
-        samples.append({"t": round(time.monotonic() - t0, 2), "before": before, "after": after, "ui": ui, **st})
+        samples.append(
+            {"t": round(time.monotonic() - t0, 2), "before": before, "after": after, "ui": ui, **st}
+        )
         assert st["live"] and st["roots"] == 1, f"live view gone mid-run: {st}"
         done = [int(x["done"]) for x in samples]
         if len(set(done)) >= 3 and done[-1] > done[0]:
@@ -70,8 +72,12 @@ def test_lab_live_view_advances_while_idle_then_cancel(lab_light: H.Session) -> 
             break
         time.sleep(0.25)
     for x in samples:
-        H.log(f"  t={x['t']:5.2f} done={x['done']:>2} status={x['status']} ui={x['ui']} kernel={x['after'][1]}")
-    not_idle = [x for x in samples if not (nb.is_idle(*x["before"]) and nb.is_idle(*x["after"]) and x["ui"] == "idle")]
+        H.log(
+            f"  t={x['t']:5.2f} done={x['done']:>2} status={x['status']} ui={x['ui']} kernel={x['after'][1]}"
+        )
+    not_idle = [
+        x for x in samples if not (nb.is_idle(*x["before"]) and nb.is_idle(*x["after"]) and x["ui"] == "idle")
+    ]
     assert not not_idle, f"samples taken while something executed: {not_idle}"
     done = [int(x["done"]) for x in samples]
     assert done == sorted(done), f"done went down: {done}"
@@ -146,7 +152,9 @@ def test_lab_final_summary_survives_save_restart_reload_and_export(lab_light: H.
     (out,) = watch_src["outputs"]
     assert "bw-static" in "".join(out["data"]["text/html"]) and headline in "".join(out["data"]["text/plain"])
     widgets_meta = saved["metadata"].get("widgets")
-    assert widgets_meta is None or "state" in widgets_meta.get("application/vnd.jupyter.widget-state+json", {})
+    assert widgets_meta is None or "state" in widgets_meta.get(
+        "application/vnd.jupyter.widget-state+json", {}
+    )
 
     # Restart the kernel (Kernel > Restart Kernel…, accept); the kernel process is a new one.
     old_kernels = H.descendants(s.server.proc.pid)  # type: ignore[union-attr]
@@ -191,11 +199,6 @@ def test_lab_final_summary_survives_save_restart_reload_and_export(lab_light: H.
         assert bad not in html
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="product bug: widget.py COLOURS['canceled'] is #ef6c00, white on it is 3.1:1 (pill of a "
-    "canceled or partly failed batch); js/widget.css uses #b45309 (5.0:1)",
-)  # fmt: skip
 def test_lab_light_static_summary_text_contrast() -> None:
     if "static" not in CONTRAST:
         pytest.skip("test_lab_live_view_advances_while_idle_then_cancel did not measure it")

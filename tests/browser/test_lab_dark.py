@@ -37,21 +37,11 @@ def _low(kind: str) -> list[dict[str, Any]]:
     return [r for r in CONTRAST[kind] if r["ratio"] is None or r["ratio"] < 4.5]
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="product bug: in JupyterLab Dark --bw-processing resolves to --jp-brand-color1 (#2196f3); "
-    "white pill text on it is 3.1:1",
-)  # fmt: skip
 def test_lab_dark_live_widget_text_contrast() -> None:
     low = _low("live")
     assert not low, f"live widget text below 4.5:1 contrast in the dark theme: {low}"
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="product bug: the static summary hard-codes #444 / #666 text (1.9:1 / 3.3:1 on the dark "
-    "background) and an #ef6c00 pill (3.1:1)",
-)  # fmt: skip
 def test_lab_dark_static_summary_text_contrast() -> None:
     low = _low("static")
     assert not low, f"static summary text below 4.5:1 contrast in the dark theme: {low}"
