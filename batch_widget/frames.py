@@ -77,6 +77,7 @@ DtypeBackend = Literal["numpy_nullable", "pyarrow"]
 OrderEntry = CreatedItem | Mapping[str, Any] | str | None
 
 _T = TypeVar("_T")
+def _mark(tag: str) -> None: pass
 _PD_MAJOR = int(pd.__version__.split(".", 1)[0])
 _LINE_KEYS = frozenset({"task_id", "custom_id", "status", "data", "error"})
 _SEG_KEYS = frozenset({"start_time", "end_time", "metadata"})
@@ -701,7 +702,7 @@ class _Sink:
             self.buf = []
             return
         try:
-            chunk = cols.pa.array(buf, type=arrow_type)
+            chunk = cols.pa.array(buf, type=arrow_type, memory_pool=cols.pa.system_memory_pool())
         except (cols.pa.ArrowException, TypeError, ValueError, OverflowError):
             self.python = self._to_python() + buf
             self.buf = []
@@ -861,6 +862,7 @@ def results_to_frame(
     parsing = parse_json or expand
     with _gc_paused():
         items = _arrange(lines, order, total_items)
+        globals()['_mark']('arranged')
         n = len(items)
         fixed = {
             name: _Sink(cols, "int" if name.endswith("_tokens") else "str")
@@ -893,6 +895,7 @@ def results_to_frame(
                     sink.extend([getattr(it, name) for it in block])
                 sink.flush()
             parse_error.flush()
+        globals()['_mark']('blocks done')
         columns: dict[str, Any] = {}
         for name in _BASE_COLUMNS:
             if name == "status":
@@ -912,6 +915,7 @@ def results_to_frame(
             extra_sinks.add(extras)
             extra_sinks.attach(columns, prefix="extra", reserved="note")
         columns["note"] = cols.str_([it.note for it in items])
+        globals()['_mark']('columns')
         return _frame(columns, n)
 
 
@@ -1123,8 +1127,10 @@ class _ArrowSegments:
                 del data
                 if table.num_rows != len(block) or not self._take(table, block):
                     return None
+                globals()['_mark'](f'block {first}')
         except (pa.ArrowException, UnicodeError, ValueError):
             return None
+        globals()['_mark']('parsed all')
         return self._frame(items)
 
     def _take(self, table: Any, block: list[int]) -> bool:
@@ -1256,6 +1262,7 @@ class _ArrowSegments:
             else:
                 columns[column] = cols.from_arrow(kind, arrow)
         columns["parse_error"] = cols.str_([None] * len(order))
+        globals()['_mark']('columns')
         return _frame(columns, len(order))
 
 
@@ -1294,6 +1301,7 @@ def segments_to_frame(
     cols = _Columns(dtype_backend)
     with _gc_paused():
         items = _arrange(lines, order, None)
+        globals()['_mark']('arranged')
         if cols.pa is not None:
             fast = _ArrowSegments(cols).build(items)
             if fast is not None:

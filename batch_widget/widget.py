@@ -23,7 +23,7 @@ import anywidget
 import traitlets
 
 from .client import BatchClient
-from .errors import BatchWidgetError
+from .errors import BatchWidgetError, ResultLineError
 from .models import Batch, CreatedItem
 from .poller import BatchPoller, PollUpdate, Schedule, _describe
 
@@ -161,14 +161,25 @@ class BatchWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self._poller.refresh()
 
     async def to_pandas(self, **kwargs: Any) -> pd.DataFrame:
-        """The results so far as a DataFrame: one row per item, failures kept (see ``frames``)."""
-        from .frames import collect_frame
+        """The results so far as a DataFrame: one row per item, failures kept (see ``frames``).
 
+        A cut stream is fetched again by the client; a line that does not parse is fetched
+        again once too (a corrupted transfer), and if it is still unreadable it is kept as a
+        row with its raw text in ``note``, never dropped. Keyword arguments go to
+        ``frames.results_to_frame`` (e.g. ``parse_json=True, expand=True``).
+        """
+        from .frames import collect, results_to_frame
+
+        batch_id = self._poller.batch_id
+        lines = await collect(self._client.results(batch_id, malformed="yield"))
+        if any(isinstance(line, ResultLineError) for line in lines):
+            log.info("batch %s: unreadable results lines; fetching the results once more", batch_id)
+            lines = await collect(self._client.results(batch_id, malformed="yield"))
         batch = self.batch
         kwargs.setdefault("order", self._created_items)
         if batch is not None:
             kwargs.setdefault("total_items", batch.total_items)
-        return await collect_frame(self._client.results(self._poller.batch_id, malformed="yield"), **kwargs)
+        return results_to_frame(lines, **kwargs)
 
     def close(self) -> None:
         """Stop this view's share of the polling (the last view closed stops the poller)."""
