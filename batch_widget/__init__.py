@@ -21,6 +21,8 @@ from .errors import (
     ServerError,
     TransportError,
 )
+from .job_widget import JobWidget
+from .jobs import Job, UncertainCreateError, list_batches, list_batches_blocking, resume_job, submit
 from .models import Batch, BatchStatus, CreatedBatch, ItemStatus, ResultLine, WebhookDelivery
 from .poller import BatchPoller, Schedule
 from .widget import BatchWidget, watch
@@ -44,6 +46,8 @@ __all__ = [
     "CreatedBatch",
     "InvalidInputError",
     "ItemStatus",
+    "Job",
+    "JobWidget",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -53,7 +57,12 @@ __all__ = [
     "Schedule",
     "ServerError",
     "TransportError",
+    "UncertainCreateError",
     "WebhookDelivery",
     "__version__",
+    "list_batches",
+    "list_batches_blocking",
+    "resume_job",
+    "submit",
     "watch",
 ]

@@ -332,6 +332,7 @@ function render({ model, el }: RenderProps): () => void {
     setText(pill, text);
     pill.className = `bw-pill bw-tone-${tone}`;
     setAttr(pill, "data-status", st);
+    setAttr(pill, "title", text); // the full text when a long unknown status is cut short
 
     // Root: classes and data-* for styling and for browser tests.
     const d = root.dataset;

@@ -54,3 +54,15 @@ async def client(sim: Simulator, fake_sleep: FakeSleep) -> AsyncIterator[BatchCl
         retry=RetryPolicy(max_attempts=6, base_delay=0.5, max_delay=20, budget=120),
     ) as c:  # fmt: skip
         yield c
+
+
+@pytest.fixture(autouse=True)
+def _no_key_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Every test, fault tests included, runs with debug logs captured: the key is never in one."""
+    import logging
+
+    for name in ("batch_widget", "httpx", "httpcore"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    yield
+    records = "\n".join(f"{r.getMessage()} {r.args!r}" for r in caplog.records)
+    assert SECRET_KEY not in records and SECRET_KEY not in caplog.text

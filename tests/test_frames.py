@@ -106,7 +106,7 @@ def is_text(series: pd.Series) -> bool:
 def segment_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run segment tests through both builders: the Arrow fast path and the per-item path."""
     if request.param == "python":
-        monkeypatch.setattr(frames._ArrowSegments, "build", lambda self, items: None)
+        monkeypatch.setattr(frames._ArrowSegments, "build", lambda self, items, release: None)
     else:
         pytest.importorskip("pyarrow")
     return str(request.param)
@@ -343,8 +343,46 @@ def test_default_dtypes() -> None:
                  "error_message", "generation_id", "note", "title", "parse_error"):  # fmt: skip
         assert is_text(frame[name]), (name, frame[name].dtype)
     assert str(frame["has_on_screen_logo"].dtype) == "boolean"
-    assert frame["topics"].dtype == object
+    # nested values: an Arrow list/struct column when pyarrow is installed, else object
+    pa = pytest.importorskip("pyarrow")
+    assert frame["topics"].dtype == pd.ArrowDtype(pa.list_(pa.string()))
+    assert frame["topics"].iloc[0] == ["rates", "equities"]
+    assert frame["topics"].isna().tolist()[1:] == [True] * (len(frame) - 1)
     assert isinstance(frame.index, pd.RangeIndex)
+
+
+def test_without_pyarrow_nested_values_are_python_objects(monkeypatch: pytest.MonkeyPatch) -> None:
+    with_arrow = results_to_frame(spec_body(), expand=True)
+    monkeypatch.setitem(__import__("sys").modules, "pyarrow", None)  # import pyarrow fails
+    frame = results_to_frame(spec_body(), expand=True)
+    assert frame["topics"].dtype == object
+    assert frame.loc[0, "topics"] == ["rates", "equities"]
+    assert frame["topics"].isna().tolist() == with_arrow["topics"].isna().tolist()
+    assert frame["title"].tolist() == with_arrow["title"].tolist()
+    segments = segments_to_frame(segments_body())
+    assert segments["team"].tolist()[0] == "home"
+
+
+def test_nested_values_of_changing_shape_share_one_arrow_type() -> None:
+    pa = pytest.importorskip("pyarrow")
+    rows = [
+        ready(f"c{i}", json.dumps({"tags": [] if i < 70 else ["x", str(i)],
+                                   "who": {"name": f"n{i}"} if i < 100 else {"role": "r"}}))
+        for i in range(150)
+    ]  # fmt: skip
+    frame = results_to_frame([line(o) for o in rows], expand=True)
+    assert frame["tags"].dtype == pd.ArrowDtype(pa.list_(pa.string()))
+    assert frame["tags"].iloc[0] == [] and frame["tags"].iloc[149] == ["x", "149"]
+    assert isinstance(frame["who"].dtype, pd.ArrowDtype)
+    assert frame["who"].iloc[0] == {"name": "n0", "role": None}
+    assert frame["who"].iloc[149] == {"name": None, "role": "r"}
+
+
+def test_nested_values_mixing_lists_and_objects_stay_python_objects() -> None:
+    rows = [ready(f"c{i}", json.dumps({"v": [1] if i % 2 else {"a": 1}})) for i in range(100)]
+    frame = results_to_frame([line(o) for o in rows], expand=True)
+    assert frame["v"].dtype == object
+    assert frame["v"].tolist()[:2] == [{"a": 1}, [1]]
 
 
 def test_all_missing_text_column_keeps_its_dtype() -> None:
@@ -603,7 +641,7 @@ def test_segment_paths_agree() -> None:
     fast = segments_to_frame(rows)
     original = frames._ArrowSegments.build
     try:
-        frames._ArrowSegments.build = lambda self, items: None  # type: ignore[method-assign]
+        frames._ArrowSegments.build = lambda self, items, release: None  # type: ignore[method-assign]
         slow = segments_to_frame(rows)
     finally:
         frames._ArrowSegments.build = original  # type: ignore[method-assign]

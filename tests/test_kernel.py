@@ -48,7 +48,7 @@ def kernel(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     kc.start_channels()
     kc.wait_for_ready(timeout=60)
     try:
-        k = Kernel(kc)
+        k = Kernel(kc, km)
         version = k.run("import ipykernel; print(ipykernel.__version__)").stdout.strip()
         assert version.startswith("6." if request.param == "ipykernel6" else "7."), version
         yield k
@@ -67,8 +67,9 @@ class Result:
 class Kernel:
     """Runs cells and collects iopub messages, like a minimal front end."""
 
-    def __init__(self, kc: Any) -> None:
+    def __init__(self, kc: Any, km: Any) -> None:
         self.kc = kc
+        self.km = km
         self.backlog: list[dict[str, Any]] = []
 
     def run(self, code: str, timeout: float = 60) -> Result:
@@ -191,3 +192,77 @@ def test_displaying_a_finished_widget_shows_the_static_summary(kernel: Kernel) -
     assert len(outputs) == 1
     assert set(outputs[0]["content"]["data"]) == {"text/plain", "text/html"}
     assert "bw-static" in outputs[0]["content"]["data"]["text/html"]
+
+
+@pytest.fixture
+def outside_sim() -> Iterator[Any]:
+    """A simulator in the test process, so it outlives a kernel restart."""
+    from batch_widget.simulator import Simulator
+
+    with Simulator(api_key="tlk_lifecycle_SECRET_31337", seed=9, speed=4.0) as sim:
+        yield sim
+
+
+def test_lifecycle_rerun_interrupt_close_restart(kernel: Kernel, outside_sim: Any, request: pytest.FixtureRequest) -> None:
+    sim = outside_sim
+    connect = (
+        "import batch_widget as bw\n"
+        f"client = bw.BatchClient({sim.api_key!r}, base_url={sim.base_url!r})\n"
+    )
+    kernel.run(
+        connect
+        + "created = await client.create(analysis_mode='general', defaults={'prompt': {'input_text': 'x'}},\n"
+        "                              requests=[f'{i:024x}' for i in range(1, 201)])\n"
+        "batch_id = created.batch_id\n"
+        "views = []\n"
+    )
+    for _ in range(20):  # the same cell re-run 20 times
+        kernel.run("w = bw.watch(batch_id, client, schedule=bw.Schedule(min_interval=0.5, max_interval=1.0))\n"
+                   "views.append(w)")  # fmt: skip
+    out = kernel.run(
+        "import batch_widget.poller as p\n"
+        "print(len([x for x in p._REGISTRY.values() if x.running and x.batch_id == batch_id]),"
+        " len({id(v.poller) for v in views}))"
+    ).stdout.split()
+    assert out == ["1", "1"], out
+
+    # a KeyboardInterrupt in another cell leaves the watch going
+    polls_before = int(kernel.run("print(w.poller.polls)").stdout)
+    msg_id = kernel.kc.execute("import time\ntime.sleep(60)")
+    time.sleep(1.5)
+    kernel.km.interrupt_kernel()
+    deadline = time.monotonic() + 30
+    interrupted = False
+    while time.monotonic() < deadline and not interrupted:
+        msg = kernel.kc.get_iopub_msg(timeout=30)
+        if msg["parent_header"].get("msg_id") == msg_id:
+            interrupted = msg["msg_type"] == "error" and msg["content"]["ename"] == "KeyboardInterrupt"
+    assert interrupted
+    kernel.kc.get_shell_msg(timeout=30)
+    kernel.drain(2.5)
+    after = kernel.run("print(w.poller.polls, w.poller.running)").stdout.split()
+    assert int(after[0]) > polls_before and after[1] == "True"
+
+    # closing the views stops the polling within one interval
+    kernel.run("for v in views: v.close()")
+    kernel.drain(1.0)  # one max_interval
+    n1 = sim.stats["requests"].get("get", 0)
+    kernel.drain(3.0)
+    assert sim.stats["requests"].get("get", 0) == n1
+
+    # after a kernel restart, watch(batch_id) re-attaches and shows the current state
+    batch_id = kernel.run("print(batch_id)").stdout.strip()
+    kernel.km.restart_kernel(now=True)
+    kernel.kc.wait_for_ready(timeout=60)
+    kernel.backlog.clear()
+    kernel.run(connect + f"w = bw.watch({batch_id!r}, client)")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        shown = kernel.run("print(w.status, w.total, w.ready + w.failed + w.canceled)").stdout.split()
+        if shown[0] not in ("",) and shown[1] == "200":
+            break
+        time.sleep(0.3)
+    truth = sim.engine.batch_state(batch_id)
+    assert shown[0] == truth["status"] and shown[1] == "200"
+    assert abs(int(shown[2]) - (truth["ready_items"] + truth["failed_items"] + truth["canceled_items"])) <= 16
+    kernel.run("w.close()")

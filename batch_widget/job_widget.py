@@ -1,0 +1,269 @@
+"""The job widget: one live view for the many batches of a :class:`~batch_widget.jobs.Job`.
+
+Traits are a projection of :meth:`Job.snapshot` (one list of per-batch dicts, overall counts,
+the scheduler's message); the JS view (``js/job.ts``) draws from them only and sends two
+actions back: ``cancel_all`` and ``refresh``. As with :class:`~batch_widget.widget.BatchWidget`,
+every display carries a display id and is replaced by a static-only summary (inline-styled
+HTML + plain text) when the job ends, so a saved notebook shows the final counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anywidget
+import traitlets
+
+from .errors import BatchWidgetError
+from .poller import _describe
+from .widget import COLOURS
+
+if TYPE_CHECKING:
+    from .jobs import Job, JobSnapshot
+
+__all__ = ["JobWidget", "summary_html", "summary_text"]
+
+log = logging.getLogger("batch_widget.job_widget")
+
+_STATIC = Path(__file__).parent / "static"
+STATES = ("ready", "failed", "canceled", "processing", "queued", "waiting")
+_COLOURS = {**COLOURS, "waiting": "#9ca3af"}
+
+
+class JobWidget(anywidget.AnyWidget):  # type: ignore[misc,unused-ignore]
+    """Live view of a job. Display the job itself (``job``) rather than building one."""
+
+    _esm = _STATIC / "job.js"
+    _css = _STATIC / "job.css"
+
+    state = traitlets.Unicode("idle").tag(sync=True)
+    message = traitlets.Unicode("").tag(sync=True)
+    total = traitlets.Int(0).tag(sync=True)
+    ready = traitlets.Int(0).tag(sync=True)
+    failed = traitlets.Int(0).tag(sync=True)
+    canceled = traitlets.Int(0).tag(sync=True)
+    processing = traitlets.Int(0).tag(sync=True)
+    queued = traitlets.Int(0).tag(sync=True)
+    waiting = traitlets.Int(0).tag(sync=True)
+    batches = traitlets.List(traitlets.Dict(), default_value=[]).tag(sync=True)
+    active = traitlets.Int(None, allow_none=True).tag(sync=True)
+    max_active = traitlets.Int(5).tag(sync=True)
+    eta_s = traitlets.Float(None, allow_none=True).tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+    cancel_requested = traitlets.Bool(False).tag(sync=True)
+    manifest = traitlets.Unicode("").tag(sync=True)
+    updated_at = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, job: Job) -> None:
+        super().__init__()
+        self._job = job
+        self._handles: list[Any] = []
+        self._finalized = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.on_msg(self._on_frontend_msg)
+        job.add_listener(self._on_snapshot)
+        self._on_snapshot(job.snapshot())
+
+    @property
+    def job(self) -> Job:
+        return self._job
+
+    # -- display ----------------------------------------------------------------------------
+
+    def _static_bundle(self) -> dict[str, str]:
+        snap = self._job.snapshot()
+        return {"text/plain": summary_text(snap), "text/html": summary_html(snap)}
+
+    def _ipython_display_(self, **kwargs: Any) -> None:
+        from IPython import display as ipd
+
+        display: Callable[..., Any] = ipd.display
+
+        snap = self._job.snapshot()
+        if snap.finished:
+            display(self._static_bundle(), raw=True)
+            return
+        bundle = self._repr_mimebundle_(**kwargs)
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+        data = dict(data or {})
+        data = {
+            **data,
+            "text/plain": summary_text(snap, live=True),
+            "text/html": summary_html(snap, live=True),
+        }
+        handle = display(data, metadata=metadata, raw=True, display_id=True)
+        if handle is not None:
+            self._handles.append(handle)
+            self._finalized = False
+
+    def finalize(self) -> None:
+        """Replace every display of the job with the static summary (idempotent per ending)."""
+        snap = self._job.snapshot()
+        if self._finalized or not snap.finished:
+            return
+        bundle = {"text/plain": summary_text(snap), "text/html": summary_html(snap)}
+        for handle in self._handles:
+            try:
+                handle.update(bundle, raw=True)
+            except Exception:
+                log.debug("could not update a display of the job", exc_info=True)
+        self._finalized = True
+
+    def close(self) -> None:
+        self._job.remove_listener(self._on_snapshot)
+        for task in list(self._tasks):
+            task.cancel()
+        super().close()
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _on_snapshot(self, snap: JobSnapshot) -> None:
+        with self.hold_sync():
+            self.state = snap.state
+            self.message = snap.message
+            self.total = snap.total
+            for name in STATES:
+                setattr(self, name, int(snap.counts.get(name, 0)))
+            self.batches = [dict(b) for b in snap.batches]
+            self.active = snap.active
+            self.max_active = snap.max_active
+            self.eta_s = snap.eta_s
+            self.error = snap.error
+            self.cancel_requested = snap.cancel_requested
+            self.manifest = snap.manifest
+            self.updated_at = snap.updated_at
+        if snap.finished:
+            self.finalize()
+        elif self._finalized:
+            self._finalized = False  # resubmitted: live again until it ends again
+
+    def _on_frontend_msg(self, _widget: object, content: Any, _buffers: object) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "cancel_all":
+            self._spawn(self._cancel_from_view())
+        elif kind == "refresh":
+            for poller in self._job._pollers.values():
+                poller.refresh()
+            self._job._poke()
+        else:
+            log.debug("ignored message from the job view: %r", content)
+
+    async def _cancel_from_view(self) -> None:
+        try:
+            await self._job.cancel()
+        except BatchWidgetError as error:
+            self.error = f"Cancel failed: {_describe(error)}"
+        except Exception as error:  # a click must never kill the kernel
+            log.exception("cancel of the job failed")
+            self.error = f"Cancel failed: {type(error).__name__}"
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+# -- static summary (inline styles only, escaped) ----------------------------------------------
+
+
+def _outcome(counts: dict[str, int]) -> str:
+    parts = [f"{counts.get(k, 0)} {k}" for k in ("ready", "failed", "canceled") if counts.get(k, 0)]
+    return ", ".join(parts) or "no items finished"
+
+
+def summary_text(snap: JobSnapshot, *, live: bool = False) -> str:
+    """One line: job state, outcome counts, rows and batches."""
+    n = len(snap.batches)
+    made = sum(1 for b in snap.batches if b.get("batch_id"))
+    c = snap.counts
+    if snap.finished:
+        text = f"Job {snap.state}: {_outcome(c)} of {snap.total} rows in {made} batches"
+    else:
+        done = c.get("ready", 0) + c.get("failed", 0) + c.get("canceled", 0)
+        text = (
+            f"Job {snap.state}: {done} of {snap.total} rows done ({_outcome(c)}; "
+            f"{c.get('processing', 0)} processing, {c.get('queued', 0)} queued, "
+            f"{c.get('waiting', 0)} waiting); {made} of {n} batches submitted"
+        )
+        if snap.message:
+            text += f"; {snap.message}"
+        if live:
+            text += " - live view needs the running kernel; run `job` in a new cell to show the final summary"
+    if snap.finished and snap.message:
+        text += f" [{snap.message}]"
+    if snap.error:
+        text += f" [{snap.error}]"
+    return text
+
+
+def summary_html(snap: JobSnapshot, *, live: bool = False) -> str:
+    """Self-contained HTML of the job (inline styles, no script, every string escaped)."""
+    esc = html.escape
+    c = snap.counts
+    font = "font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:13px;"
+    box = f"{font}max-width:640px;border:1px solid #ccc;border-radius:6px;padding:8px 10px;"
+    scale = max(snap.total, sum(c.get(k, 0) for k in STATES), 1)
+    segments = "".join(
+        f'<div title="{name}: {c.get(name, 0)}" style="width:{100 * c.get(name, 0) / scale:.3f}%;'
+        f'background:{_COLOURS[name]};height:100%"></div>'
+        for name in STATES
+        if c.get(name, 0)
+    )
+    legend = " ".join(
+        f'<span style="margin-right:10px;white-space:nowrap"><span style="display:inline-block;width:9px;'
+        f'height:9px;border-radius:2px;background:{_COLOURS[name]};margin-right:4px"></span>'
+        f"{name} {c.get(name, 0)}</span>"
+        for name in STATES
+    )
+    rows = []
+    for b in snap.batches:
+        counts = f"{b['ready']} ready, {b['failed']} failed, {b['canceled']} canceled of {b['total']}"
+        if b.get("status") in ("waiting", "creating"):
+            counts = f"{b['total']} rows not yet submitted"
+        extra = (
+            f" (retry of {', '.join(str(x) for x in b.get('resubmit_of') or [])})"
+            if b.get("resubmit_of")
+            else ""
+        )
+        rows.append(
+            f'<tr><td style="padding:1px 8px 1px 0">#{b["chunk"]}{esc(extra)}</td>'
+            f'<td style="padding:1px 8px 1px 0;font-family:monospace">'
+            f"{esc(str(b.get('batch_id') or '-'))}</td>"
+            f'<td style="padding:1px 8px 1px 0;font-weight:600">{esc(str(b.get("status") or ""))}</td>'
+            f'<td style="padding:1px 0">{esc(counts)}</td></tr>'
+        )
+    headline = (
+        f"{esc(snap.state)}: {esc(_outcome(c))} of {snap.total} rows"
+        if snap.finished
+        else f"{c.get('ready', 0) + c.get('failed', 0) + c.get('canceled', 0)} of {snap.total} rows done"
+    )
+    pill = {"done": _COLOURS["ready"], "attention": _COLOURS["failed"], "error": _COLOURS["failed"],
+            "canceled": _COLOURS["canceled"]}.get(snap.state, _COLOURS["processing"])  # fmt: skip
+    note = ""
+    if snap.message:
+        note += f'<div style="margin-top:4px">{esc(snap.message)}</div>'
+    if snap.error:
+        note += f'<div style="color:#c62828;margin-top:4px">{esc(snap.error)}</div>'
+    if live:
+        note += (
+            '<div style="opacity:.75;margin-top:4px">Live view needs the running kernel; run '
+            "<code>job</code> in a new cell to show the final summary.</div>"
+        )
+    return (
+        f'<div class="bw-static bw-job-static" style="{box}">'
+        f'<div style="display:flex;gap:8px;align-items:center;margin-bottom:6px">'
+        f'<span style="background:{pill};color:#fff;border-radius:9px;padding:1px 8px;font-weight:600">'
+        f"{esc(snap.state)}</span><span>Job: {snap.total} rows in {len(snap.batches)} batches</span>"
+        f'<span style="opacity:.75">{esc(snap.manifest)}</span></div>'
+        f'<div role="img" aria-label="{esc(headline)}" style="display:flex;height:12px;'
+        f'background:#eee;border-radius:3px;overflow:hidden">{segments}</div>'
+        f'<div style="margin-top:6px;font-weight:600">{headline}</div>'
+        f'<div style="margin-top:4px;opacity:.85">{legend}</div>'
+        f'<table style="margin-top:6px;border-collapse:collapse;font-size:12px">{"".join(rows)}</table>'
+        f"{note}</div>"
+    )
