@@ -8,7 +8,7 @@ IPK6 := .venv-ipykernel6
 CHROMIUM ?= /usr/bin/chromium
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-js test-py demo bench lint chromium clean
+.PHONY: setup test test-js test-py demo demo-terminal bench lint chromium clean
 
 $(STAMP): pyproject.toml package.json package-lock.json
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,14 +43,21 @@ test-py: setup chromium
 
 test: setup chromium test-js test-py
 
+# The quickstart notebook in JupyterLab (simulator unless TWELVELABS_API_KEY is set). Jupyter
+# prints the URL to open; with no display it does not try to open a browser.
+DEMO_IP ?= 127.0.0.1
 demo: setup
-	$(PY) -m batch_widget.demo
+	$(VENV)/bin/jupyter lab notebooks/quickstart.ipynb --ServerApp.ip=$(DEMO_IP) \
+	  $(if $(DISPLAY),,--no-browser) $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+demo-terminal: setup
+	$(PY) scripts/terminal_demo.py
 
 bench: setup
 	$(PY) benchmarks/run_all.py
 
 lint: setup
-	$(VENV)/bin/ruff check batch_widget tests benchmarks
+	$(VENV)/bin/ruff check batch_widget tests benchmarks scripts
 	$(VENV)/bin/mypy
 	npx tsc --noEmit
 

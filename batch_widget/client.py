@@ -203,7 +203,8 @@ def _error_from_response(
             excerpt = (title.group(1) if title else re.sub(r"<[^>]+>|\s+", " ", text))[:200].strip()
             excerpt = f"non-JSON response: {excerpt}" if excerpt else None
     if isinstance(parsed, dict):
-        inner = parsed.get("error") if isinstance(parsed.get("error"), dict) else parsed
+        nested = parsed.get("error")
+        inner: dict[str, Any] = nested if isinstance(nested, dict) else parsed
         code = inner.get("code") if isinstance(inner.get("code"), str) else None
         raw_message = inner.get("message")
         message = raw_message if isinstance(raw_message, str) else None

@@ -101,10 +101,15 @@ class JobWidget(anywidget.AnyWidget):  # type: ignore[misc,unused-ignore]
             self._handles.append(handle)
             self._finalized = False
 
-    def finalize(self) -> None:
-        """Replace every display of the job with the static summary (idempotent per ending)."""
+    def finalize(self, *, force: bool = False) -> None:
+        """Replace every display of the job with the static summary (idempotent per ending).
+
+        ``force`` sends it again even if it was sent: ``Job.wait()`` does, so that the update
+        also comes from the waiting cell, which nbclient / papermill record (updates sent from
+        the background task after the displaying cell finished are not recorded there).
+        """
         snap = self._job.snapshot()
-        if self._finalized or not snap.finished:
+        if (self._finalized and not force) or not snap.finished:
             return
         bundle = {"text/plain": summary_text(snap), "text/html": summary_html(snap)}
         for handle in self._handles:

@@ -182,6 +182,10 @@ def _missing(value: Any) -> bool:
         return False
 
 
+def _show(value: Any) -> str:
+    return "missing" if _missing(value) else repr(value)
+
+
 def _label(label: Any) -> str:
     return repr(label)
 
@@ -306,7 +310,7 @@ def prepare_requests(
         bad = False
         asset_id = assets[i]
         if _missing(asset_id) or not isinstance(asset_id, str) or not asset_id.strip():
-            problems.add(f"missing or empty asset id in column {asset!r}", f"{where}: {asset_id!r}")
+            problems.add(f"missing or empty asset id in column {asset!r}", f"{where}: {_show(asset_id)}")
             bad = True
             asset_id = ""
         else:
@@ -315,7 +319,7 @@ def prepare_requests(
         if keys is not None:
             raw = keys[i]
             if _missing(raw):
-                problems.add(f"missing custom_id in column {key!r}", f"{where}: {raw!r}")
+                problems.add(f"missing custom_id in column {key!r}", f"{where}: {_show(raw)}")
                 custom_id = ""
                 bad = True
             else:
@@ -723,7 +727,7 @@ class Job:
             return await asyncio.shield(self._done)
         finally:
             if self._widget is not None and self.finished:
-                self._widget.finalize()
+                self._widget.finalize(force=True)
 
     def wait_blocking(self) -> JobSnapshot:
         """Blocking twin of :meth:`wait` for scripts: blocks the calling thread until the job ends.

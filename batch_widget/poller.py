@@ -343,8 +343,9 @@ class BatchPoller:
         thread = threading.Thread(target=worker, name=f"batch_widget wait {self.batch_id}")
         thread.start()
         thread.join()
-        if "error" in result:
-            raise result["error"]
+        error = result.get("error")
+        if isinstance(error, BaseException):
+            raise error
         final = result["batch"]
         assert isinstance(final, Batch)
         return final

@@ -63,7 +63,7 @@ def _iso(value: datetime | None) -> str:
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-class BatchWidget(anywidget.AnyWidget):  # type: ignore[misc]
+class BatchWidget(anywidget.AnyWidget):
     """Live view of one batch. Create it with :func:`watch`.
 
     The synced traits are a projection of the latest snapshot; nothing else is synced, and
@@ -204,17 +204,18 @@ class BatchWidget(anywidget.AnyWidget):  # type: ignore[misc]
         from IPython.display import display
 
         if self._poller.finished:
-            display(self._static_bundle(), raw=True)
+            display(self._static_bundle(), raw=True)  # type: ignore[no-untyped-call]
             return
         bundle = self._repr_mimebundle_(**kwargs)
         data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+        data = data or {}
         running = summary_text(self._poller.update, live=True)
         data = {
             **data,
             "text/plain": running,
             "text/html": summary_html(self._poller.update, live=True),
         }
-        handle = display(data, metadata=metadata, raw=True, display_id=True)
+        handle = display(data, metadata=metadata, raw=True, display_id=True)  # type: ignore[no-untyped-call]
         if handle is not None:
             self._handles.append(handle)
         if self._poller.finished:  # ended between the check and the display
@@ -235,30 +236,59 @@ class BatchWidget(anywidget.AnyWidget):  # type: ignore[misc]
     # -- plumbing -----------------------------------------------------------------------------
 
     def _on_update(self, update: PollUpdate) -> None:
+        """Project one poll onto the traits: one comm message when something shown changed.
+
+        A poll that changed nothing the view shows (status, counts, timestamps, watch state,
+        error) sends nothing: rate, ETA, history and interval are derived and ride along with
+        the next change. The exception is a heartbeat of ``updated_at`` with ``interval_s``
+        (and the ETA, so the view's countdown restarts from a fresh value): the view warns "no
+        update for a while" once ``updated_at`` has not moved for ``max(3 * interval_s, 30 s)``
+        (``js/widget.ts``, ``tick``), judged on the interval it was last sent; so a heartbeat goes
+        out when, skipping this poll, the next one could come later than two thirds of that
+        (``2 * max(interval_s, 10 s)``) after the last message. All changes of one poll go in
+        one message (``hold_sync``).
+        """
         batch = update.batch
+        shown: dict[str, Any] = {"watch_state": update.state, "error": update.error}
+        if batch is not None:
+            shown.update(
+                status=batch.status.value,
+                analysis_mode=batch.analysis_mode or "",
+                total=batch.total_items,
+                queued=batch.queued_items,
+                processing=batch.processing_items,
+                ready=batch.ready_items,
+                failed=batch.failed_items,
+                canceled=batch.canceled_items,
+                created_at=_iso(batch.created_at),
+                expires_at=_iso(batch.expires_at),
+                ended_at=_iso(batch.ended_at),
+            )
+            if batch.is_terminal:
+                shown["cancel_requested"] = False
+        changed = any(getattr(self, name) != value for name, value in shown.items())
+        now = update.updated_at
+        sent_at = getattr(self, "_sent_updated_at", None)
+        if not changed:
+            if now is None or sent_at is None:
+                heartbeat = now is not None
+            else:
+                # the next poll is due update.interval_s from now; the view knows self.interval_s
+                next_message = (now - sent_at).total_seconds() + update.interval_s
+                heartbeat = next_message >= 2 * max(self.interval_s, 10.0)
+            if not heartbeat:
+                return
         with self.hold_sync():
-            if batch is not None:
-                self.status = batch.status.value
-                self.analysis_mode = batch.analysis_mode or ""
-                self.total = batch.total_items
-                self.queued = batch.queued_items
-                self.processing = batch.processing_items
-                self.ready = batch.ready_items
-                self.failed = batch.failed_items
-                self.canceled = batch.canceled_items
-                self.created_at = _iso(batch.created_at)
-                self.expires_at = _iso(batch.expires_at)
-                self.ended_at = _iso(batch.ended_at)
-                if batch.is_terminal:
-                    self.cancel_requested = False
+            for name, value in shown.items():
+                setattr(self, name, value)
             self.rate_per_min = update.rate_per_min
             self.eta_s = update.eta_s
-            if update.updated_at is not None:
-                self.updated_at = _iso(update.updated_at)
+            if now is not None:
+                self.updated_at = _iso(now)
+                self._sent_updated_at = now
             self.interval_s = float(update.interval_s)
-            self.watch_state = update.state
-            self.error = update.error
-            self.history = list(update.history)
+            if changed:
+                self.history = list(update.history)
         if update.state in ("done", "error"):
             self.finalize()
 

@@ -99,6 +99,154 @@ class Goals:
         return 1 if strict and self.missed else 0
 
 
+class Simulated:
+    """The simulator in its own process (so that its CPU time is not counted as ours)."""
+
+    def __init__(self, *args: str) -> None:
+        import subprocess
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "batch_widget.simulator", "--port", "0", *args],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        assert self.proc.stdout is not None
+        self.base_url = self.proc.stdout.readline().strip()
+        if not self.base_url.startswith("http"):
+            self.close()
+            raise RuntimeError(f"the simulator did not start: {self.base_url!r}")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except Exception:  # noqa: BLE001
+            self.proc.kill()
+
+    def __enter__(self) -> Simulated:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Kernel:
+    """A real ipykernel (this venv's) driven through jupyter_client, like a minimal front end.
+
+    A background thread drains iopub all the time (as a front end would), keeping every
+    message it saw after :meth:`record` for the caller.
+    """
+
+    def __init__(self) -> None:
+        import json
+        import os
+        import tempfile
+        import threading
+
+        from jupyter_client.kernelspec import KernelSpecManager
+        from jupyter_client.manager import KernelManager
+
+        self._tmp = tempfile.TemporaryDirectory()
+        spec_dir = Path(self._tmp.name) / "bench-python"
+        spec_dir.mkdir()
+        (spec_dir / "kernel.json").write_text(json.dumps({
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "bench", "language": "python",
+        }))  # fmt: skip
+        self.km = KernelManager(
+            kernel_name="bench-python", kernel_spec_manager=KernelSpecManager(kernel_dirs=[self._tmp.name])
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TWELVELABS_")}
+        self.km.start_kernel(cwd=str(ROOT), env=env)
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+        self._lock = threading.Lock()
+        self._recording: list[dict[str, object]] | None = None
+        self._replies: dict[str, list[dict[str, object]]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                msg = self.kc.get_iopub_msg(timeout=0.1)
+            except queue.Empty:
+                continue
+            except Exception:  # noqa: BLE001 - channels closed
+                return
+            with self._lock:
+                if self._recording is not None:
+                    self._recording.append(msg)
+                parent = msg.get("parent_header", {}).get("msg_id")
+                if parent in self._replies:
+                    self._replies[parent].append(msg)
+
+    def record(self) -> list[dict[str, object]]:
+        """Start keeping every iopub message; returns the (growing) list."""
+        with self._lock:
+            self._recording = []
+            return self._recording
+
+    def stop_recording(self) -> list[dict[str, object]]:
+        with self._lock:
+            got, self._recording = self._recording or [], None
+            return got
+
+    def run(self, code: str, timeout: float = 120) -> str:
+        """Run a cell; return its stdout; raise with the traceback on an error."""
+        import time
+
+        msg_id = self.kc.execute(code)
+        with self._lock:
+            self._replies[msg_id] = []
+        reply = self.kc.get_shell_msg(timeout=timeout)
+        while reply["parent_header"].get("msg_id") != msg_id:
+            reply = self.kc.get_shell_msg(timeout=timeout)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # wait for the idle status of this cell on iopub
+            with self._lock:
+                msgs = list(self._replies[msg_id])
+            if any(m["msg_type"] == "status" and m["content"]["execution_state"] == "idle" for m in msgs):
+                break
+            time.sleep(0.02)
+        with self._lock:
+            msgs = self._replies.pop(msg_id)
+        out = "".join(m["content"]["text"] for m in msgs if m["msg_type"] == "stream")
+        errors = ["\n".join(m["content"]["traceback"]) for m in msgs if m["msg_type"] == "error"]
+        if errors or reply["content"]["status"] != "ok":
+            raise RuntimeError(f"cell failed:\n{code}\n{''.join(errors) or reply['content']}")
+        return out
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=True)
+        self._tmp.cleanup()
+
+    def __enter__(self) -> Kernel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def wire_size(msg: dict[str, object]) -> int:
+    """Bytes of one Jupyter message's JSON frames (header, parent, metadata, content) as sent."""
+    import json
+
+    from jupyter_client.jsonutil import json_default
+
+    total = 0
+    for part in ("header", "parent_header", "metadata", "content"):
+        value = msg.get(part, {})
+        total += len(json.dumps(value, default=json_default, separators=(",", ":"), ensure_ascii=False).encode())
+    return total + 32 + len(b"<IDS|MSG>") + 64  # + identity topic, delimiter, HMAC signature
+
+
 def fmt_s(seconds: float) -> str:
     if math.isnan(seconds):
         return "-"

@@ -29,6 +29,13 @@ trimmed, then ``VmHWM`` reset through ``/proc/self/clear_refs`` and read after t
 and not tracemalloc, because Arrow-backed strings (pandas 3's ``str``) are allocated outside
 Python's allocator and tracemalloc would not see them. Without ``/proc`` it falls back to
 tracemalloc and says so.
+
+What the peak counts: the input (the list of lines, ``x size``'s denominator) is resident
+before the baseline is taken, so it is not counted; the peak is everything the call adds on top
+of it: the returned frame itself (e.g. ~1x the input for ``general``, whose frame holds every
+text), the transient objects, and memory the allocators keep resident after freeing it (RSS is
+what the machine pays; a method that frees Python strings into one allocator while growing
+Arrow buffers in another pays for both).
 """
 
 from __future__ import annotations

@@ -648,6 +648,68 @@ def test_segment_paths_agree() -> None:
     pd.testing.assert_frame_equal(fast, slow)
 
 
+
+def _slow_segments(*args: Any, **kwargs: Any) -> pd.DataFrame:
+    original = frames._ArrowSegments.build
+    try:
+        frames._ArrowSegments.build = lambda self, items, release: None  # type: ignore[method-assign]
+        return segments_to_frame(*args, **kwargs)
+    finally:
+        frames._ArrowSegments.build = original  # type: ignore[method-assign]
+
+
+def _many_items(value_of: Any, count: int = 400) -> list[bytes]:
+    rows = []
+    for i in range(count):
+        segs = {
+            "b": [{"start_time": i, "end_time": i + 2, "metadata": {"v": value_of(i)}}],
+            "a": [{"start_time": i + j, "end_time": i + j + 1, "metadata": {"w": j}}
+                  for j in range(i % 3)],
+        }  # fmt: skip
+        if i == 391:  # 391 % 3 == 1: one "a" segment
+            segs["a"][0]["metadata"]["late"] = "x"
+        rows.append(line(ready(f"c{i}", json.dumps(segs))))
+    return rows
+
+
+def test_segment_paths_agree_across_blocks() -> None:
+    pytest.importorskip("pyarrow")
+    rows = _many_items(lambda i: i if i < 300 else i + 0.5)  # ints, then floats in later blocks
+    fast = segments_to_frame(rows)
+    pd.testing.assert_frame_equal(fast, _slow_segments(rows))
+    assert fast["v"].dtype == np.float64 and fast["v"].iloc[-1] == 399.5
+    assert list(fast.columns[7:]) == ["v", "w", "late", "parse_error"]
+    assert fast["late"].notna().sum() == 1
+
+
+@pytest.mark.parametrize("form", ["list", "body", "iterator"])
+def test_segments_fast_path_declining_late_loses_nothing(form: str) -> None:
+    """A type change in a late block makes the fast path decline after it freed texts."""
+    pytest.importorskip("pyarrow")
+    rows = _many_items(lambda i: "text" if i < 300 else i)
+    expected = _slow_segments(rows)
+    assert expected["v"].dtype == object and expected["v"].iloc[-1] == 399
+    given: Any = {"list": rows, "body": b"\n".join(rows), "iterator": iter(rows)}[form]
+    order = (f"c{i}" for i in reversed(range(400)))  # a one-shot iterator too
+    got = segments_to_frame(given, order=order)
+    reordered = _slow_segments(rows, order=[f"c{i}" for i in reversed(range(400))])
+    pd.testing.assert_frame_equal(got, reordered)
+    assert got["custom_id"].iloc[0] == "c399"
+
+
+def test_segments_nested_metadata_values_agree() -> None:
+    pa = pytest.importorskip("pyarrow")
+    rows = []
+    for i in range(300):
+        meta = {"box": {"x": i, "y": i + 1} if i % 2 else {"x": i}, "tags": ["a"] * (i % 3)}
+        rows.append(line(ready(f"c{i}", json.dumps({"s": [{"start_time": 0, "end_time": 1,
+                                                          "metadata": meta}]}))))  # fmt: skip
+    fast = segments_to_frame(rows)
+    pd.testing.assert_frame_equal(fast, _slow_segments(rows))
+    assert fast["tags"].dtype == pd.ArrowDtype(pa.list_(pa.string()))
+    assert fast["box"].iloc[0] == {"x": 0, "y": None} and fast["box"].iloc[1] == {"x": 1, "y": 2}
+
+
 # -- join back -------------------------------------------------------------------------------
 
 

@@ -1,0 +1,241 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import job, { eta, parseRow, thousands, tone, TRAITS } from "./job";
+
+type Traits = Record<(typeof TRAITS)[number], unknown>;
+
+const DEFAULTS: Traits = {
+  state: "idle",
+  message: "",
+  total: 0,
+  ready: 0,
+  failed: 0,
+  canceled: 0,
+  processing: 0,
+  queued: 0,
+  waiting: 0,
+  batches: [],
+  active: null,
+  max_active: 5,
+  eta_s: null,
+  error: "",
+  cancel_requested: false,
+  manifest: "many_videos.manifest.json",
+  updated_at: "",
+};
+
+function fakeModel(init: Partial<Traits> = {}) {
+  const state: Record<string, unknown> = { ...DEFAULTS, ...init };
+  const listeners = new Map<string, Set<() => void>>();
+  const model = {
+    get: (k: string) => state[k],
+    set(k: string, v: unknown) {
+      if (Object.is(state[k], v)) return;
+      state[k] = v;
+      for (const cb of [...(listeners.get(`change:${k}`) ?? [])]) cb();
+    },
+    on(ev: string, cb: () => void) {
+      if (!listeners.has(ev)) listeners.set(ev, new Set());
+      listeners.get(ev)!.add(cb);
+    },
+    off(ev?: string | null, cb?: (() => void) | null) {
+      if (!ev) listeners.clear();
+      else if (!cb) listeners.delete(ev);
+      else listeners.get(ev)?.delete(cb);
+    },
+    send: vi.fn(),
+    update(patch: Partial<Traits>) {
+      for (const [k, v] of Object.entries(patch)) model.set(k, v);
+    },
+    listenerCount: () => [...listeners.values()].reduce((n, s) => n + s.size, 0),
+  };
+  return model;
+}
+
+let cleanups: (() => void)[] = [];
+
+function mount(init: Partial<Traits> = {}) {
+  const model = fakeModel(init);
+  const el = document.createElement("div");
+  document.body.appendChild(el);
+  const dispose = job.render({ model, el });
+  cleanups.push(() => {
+    dispose();
+    el.remove();
+  });
+  const q = <T extends Element = HTMLElement>(sel: string) => el.querySelector<T>(sel)!;
+  const qa = (sel: string) => [...el.querySelectorAll<HTMLElement>(sel)];
+  return { model, el, root: q(".bw-root"), q, qa, dispose };
+}
+
+const batch = (chunk: number, extra: Record<string, unknown> = {}) => ({
+  chunk, attempt: 1, batch_id: `${chunk}`.padStart(24, "a"), state: "created", status: "processing",
+  total: 1000, queued: 500, processing: 100, ready: 380, failed: 20, canceled: 0, eta_s: 600,
+  error: "", note: "", resubmit_of: [], ...extra,
+});
+
+const RUNNING: Partial<Traits> = {
+  state: "waiting",
+  message: "waiting for a free slot (5 of 5 active)",
+  total: 2500,
+  ready: 760,
+  failed: 40,
+  processing: 200,
+  queued: 1000,
+  waiting: 500,
+  active: 5,
+  eta_s: 1800,
+  batches: [
+    batch(0),
+    batch(1),
+    { ...batch(2), batch_id: "", state: "planned", status: "waiting", total: 500, queued: 0, processing: 0, ready: 0, failed: 0, eta_s: null },
+  ],
+};
+
+beforeEach(() => {
+  vi.useFakeTimers();
+  vi.setSystemTime(Date.parse("2026-11-28T10:00:00Z"));
+});
+afterEach(() => {
+  for (const c of cleanups) c();
+  cleanups = [];
+  vi.useRealTimers();
+});
+
+describe("overall view", () => {
+  it("draws the stacked bar, legend and title from the traits", () => {
+    const { root, q, qa } = mount(RUNNING);
+    expect(q(".bw-job-title").textContent).toBe("2,500 rows · 3 batches (2 submitted)");
+    expect(q<HTMLElement>(".bw-seg-ready").style.width).toBe("30.400%");
+    expect(q<HTMLElement>(".bw-seg-waiting").style.width).toBe("20.000%");
+    expect(qa(".bw-bar .bw-seg")).toHaveLength(6);
+    expect(q('.bw-count[data-state="waiting"]').textContent).toBe("500");
+    expect(q(".bw-bar").getAttribute("aria-valuenow")).toBe("800");
+    expect(q(".bw-summary").textContent).toBe("800 of 2,500 rows done · ~30 min left · 5 of 5 slots in use");
+    expect(root.dataset.state).toBe("waiting");
+    expect(q(".bw-pill").textContent).toBe("waiting");
+  });
+
+  it("shows the scheduler's message as a live status", () => {
+    const { q, model } = mount(RUNNING);
+    const msg = q(".bw-job-message");
+    expect(msg.getAttribute("role")).toBe("status");
+    expect(msg.textContent).toBe("waiting for a free slot (5 of 5 active)");
+    model.update({ message: "", state: "running" });
+    expect(msg.hasAttribute("hidden")).toBe(true);
+  });
+
+  it("colours a finished job by its outcome", () => {
+    const { q, model } = mount(RUNNING);
+    model.update({ state: "done", waiting: 0, queued: 0, processing: 0, ready: 2460, failed: 40 });
+    expect(q(".bw-pill").className).toContain("bw-tone-partial");
+    expect(q(".bw-summary").textContent).toBe("done: 2500 of 2,500 rows finished (2460 ready, 40 failed, 0 canceled)");
+    expect(q(".bw-cancel").hasAttribute("hidden")).toBe(true);
+  });
+});
+
+describe("batch rows", () => {
+  it("has one row per chunk, waiting chunks included", () => {
+    const { qa } = mount(RUNNING);
+    const rows = qa("tbody tr");
+    expect(rows).toHaveLength(3);
+    expect(rows[0].dataset.chunk).toBe("0");
+    expect(rows[0].querySelector(".bw-job-counts")!.textContent).toBe("400/1,000 · 20 failed");
+    expect(rows[0].querySelector(".bw-job-eta")!.textContent).toBe("~10 min left");
+    expect(rows[2].textContent).toContain("500 rows waiting");
+    expect(rows[2].querySelector(".bw-id")!.textContent).toBe("—");
+    expect(rows[2].querySelector(".bw-pill")!.className).toContain("bw-tone-queued");
+  });
+
+  it("marks retries and problems", () => {
+    const { qa, model } = mount(RUNNING);
+    model.update({
+      state: "attention",
+      batches: [
+        batch(0, { status: "completed", queued: 0, processing: 0, ready: 980, failed: 20 }),
+        batch(1, { state: "uncertain", status: "uncertain", batch_id: "", error: "a create got no answer" }),
+        batch(2, { attempt: 2, resubmit_of: [0], total: 20, status: "pending", queued: 20, ready: 0, failed: 0, processing: 0 }),
+      ],
+    });
+    const rows = qa("tbody tr");
+    expect(rows[0].querySelector(".bw-pill")!.className).toContain("bw-tone-partial");
+    expect(rows[1].querySelector(".bw-job-problem")!.textContent).toBe("a create got no answer");
+    expect(rows[1].querySelector(".bw-pill")!.className).toContain("bw-tone-failed");
+    const retry = rows[2].querySelector<HTMLElement>(".bw-job-retry")!;
+    expect(retry.textContent).toBe(" retry 1");
+    expect(retry.title).toBe("retries rows of #0");
+  });
+
+  it("writes server strings as text, never as HTML", () => {
+    const evil = "<img src=x onerror=alert(1)>";
+    const { el } = mount({ ...RUNNING, error: evil, message: evil, manifest: evil, batches: [batch(0, { batch_id: evil, status: evil })] });
+    expect(el.querySelector("img")).toBeNull();
+    expect(el.textContent).toContain(evil);
+  });
+
+  it("tolerates malformed rows", () => {
+    const row = parseRow({ chunk: "x", total: -3, ready: "7", resubmit_of: "no" });
+    expect(row).toMatchObject({ chunk: 0, total: 0, attempt: 1, resubmit_of: [] });
+    expect(row.counts.ready).toBe(7);
+    expect(parseRow(null).status).toBe("");
+    expect(tone(parseRow({ status: "paused" }))).toBe("neutral");
+  });
+});
+
+describe("cancel all", () => {
+  it("asks for confirmation, ignores a double click, then sends one message", () => {
+    const { q, model } = mount(RUNNING);
+    const cancel = q<HTMLButtonElement>(".bw-cancel");
+    cancel.click();
+    expect(q(".bw-confirm").hasAttribute("hidden")).toBe(false);
+    expect(cancel.hasAttribute("hidden")).toBe(true);
+    q<HTMLButtonElement>(".bw-confirm-yes").click(); // too soon: a double click
+    expect(model.send).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(400);
+    q<HTMLButtonElement>(".bw-confirm-yes").click();
+    expect(model.send).toHaveBeenCalledTimes(1);
+    expect(model.send).toHaveBeenCalledWith({ type: "cancel_all" });
+    expect(cancel.textContent).toBe("Canceling…");
+    expect(cancel.disabled).toBe(true);
+  });
+
+  it("closes on Escape, on Keep running and on its own", () => {
+    const { q, root } = mount(RUNNING);
+    q<HTMLButtonElement>(".bw-cancel").click();
+    root.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape" }));
+    expect(q(".bw-confirm").hasAttribute("hidden")).toBe(true);
+    q<HTMLButtonElement>(".bw-cancel").click();
+    q<HTMLButtonElement>(".bw-confirm-no").click();
+    expect(q(".bw-confirm").hasAttribute("hidden")).toBe(true);
+    q<HTMLButtonElement>(".bw-cancel").click();
+    vi.advanceTimersByTime(5100);
+    expect(q(".bw-confirm").hasAttribute("hidden")).toBe(true);
+  });
+
+  it("refresh sends a message; buttons are labelled", () => {
+    const { q, model } = mount(RUNNING);
+    q<HTMLButtonElement>(".bw-refresh").click();
+    expect(model.send).toHaveBeenCalledWith({ type: "refresh" });
+    for (const b of ["bw-refresh", "bw-cancel", "bw-confirm-yes", "bw-confirm-no"]) {
+      expect(q(`.${b}`).getAttribute("aria-label")).toBeTruthy();
+      expect(q<HTMLButtonElement>(`.${b}`).type).toBe("button");
+    }
+  });
+});
+
+describe("life cycle and helpers", () => {
+  it("cleans up listeners and DOM", () => {
+    const { model, el, dispose } = mount(RUNNING);
+    expect(model.listenerCount()).toBe(TRAITS.length);
+    dispose();
+    expect(model.listenerCount()).toBe(0);
+    expect(el.querySelector(".bw-root")).toBeNull();
+    cleanups = [];
+  });
+
+  it("formats numbers", () => {
+    expect(thousands(2500)).toBe("2,500");
+    expect(thousands(1234567)).toBe("1,234,567");
+    expect(eta(30)).toBe("<1 min left");
+    expect(eta(3700)).toBe("~1 h 2 min left");
+  });
+});
