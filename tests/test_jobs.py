@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -115,7 +114,9 @@ async def test_2500_rows_three_batches_within_the_cap_with_others_active(
 ) -> None:
     # three batches of someone else's are already active on the account
     others = [
-        (await client.create(analysis_mode="general", defaults=PROMPT, requests=requests_for(300, f"o{k}"))).batch_id
+        (
+            await client.create(analysis_mode="general", defaults=PROMPT, requests=requests_for(300, f"o{k}"))
+        ).batch_id
         for k in range(3)
     ]
     assert sim.engine.active_count() == 3
@@ -127,7 +128,9 @@ async def test_2500_rows_three_batches_within_the_cap_with_others_active(
     def listen(snap: jobs_mod.JobSnapshot) -> None:
         messages.append(snap.message)
         ours = sum(1 for b in snap.batches if b["status"] in ("pending", "processing", "canceling"))
-        theirs = sum(sim.engine.batch_state(b)["status"] in ("pending", "processing", "canceling") for b in others)
+        theirs = sum(
+            sim.engine.batch_state(b)["status"] in ("pending", "processing", "canceling") for b in others
+        )
         ours_active.append(ours + theirs)
 
     job.add_listener(listen)
@@ -157,9 +160,13 @@ async def test_2500_rows_three_batches_within_the_cap_with_others_active(
     assert SECRET_KEY not in (tmp_path / "job.json").read_text()
 
 
-async def test_a_429_at_the_cap_waits_for_a_slot(client: bw.BatchClient, sim: Simulator, tmp_path: Path) -> None:
+async def test_a_429_at_the_cap_waits_for_a_slot(
+    client: bw.BatchClient, sim: Simulator, tmp_path: Path
+) -> None:
     vt = VirtualTime(sim)
-    sim.add_fault(Fault(kind="rate_limit", endpoint="create", retry_after=30, times=8))  # beyond client retries
+    sim.add_fault(
+        Fault(kind="rate_limit", endpoint="create", retry_after=30, times=8)
+    )  # beyond client retries
     job = submit(videos(1200), client, vt, tmp_path / "job.json")
     seen: list[str] = []
     job.add_listener(lambda s: seen.append(s.message))
@@ -212,7 +219,14 @@ async def test_resubmission_keeps_the_newest_outcome_and_history(tmp_path: Path)
             assert new[0].resubmit_of == [0, 1, 2] and new[0].attempt == 2
             assert await job.resubmit() == []  # re-running the cell while it runs: nothing twice
             snap = await asyncio.wait_for(job.wait(), 60)
-            assert snap.counts == {"ready": N, "failed": 0, "canceled": 0, "processing": 0, "queued": 0, "waiting": 0}
+            assert snap.counts == {
+                "ready": N,
+                "failed": 0,
+                "canceled": 0,
+                "processing": 0,
+                "queued": 0,
+                "waiting": 0,
+            }
             assert creates(sim) == 4
             out = await job.to_pandas()
             assert len(out) == N and (out["status"] == "ready").all()
@@ -323,7 +337,9 @@ def test_validation_names_the_rows_before_any_request(sim: Simulator) -> None:
     mixed = videos(6)
     seg = {"type": "segment_definitions", "segment_definitions": [{"id": "s", "description": "d"}]}
     mixed["fmt"] = [None, None, None, json.dumps(seg), json.dumps(seg), None]
-    with pytest.raises(bw.InvalidInputError, match="mixed analysis modes.*2 time_based_metadata rows \\(e.g. 103, 104\\)"):
+    with pytest.raises(
+        bw.InvalidInputError, match="mixed analysis modes.*2 time_based_metadata rows \\(e.g. 103, 104\\)"
+    ):
         prepare_requests(mixed, response_format_column="fmt", prompt_column="title")
     with pytest.raises(bw.InvalidInputError, match="not a column"):
         prepare_requests(videos(3), asset="nope")
@@ -449,11 +465,36 @@ async def test_cancel_all_skips_waiting_chunks_and_cancels_batches(
 # -- a fresh kernel ------------------------------------------------------------------------------
 
 
+class Kernel:
+    """Runs cells in a real kernel and collects their output, like a minimal front end."""
+
+    def __init__(self, kc: Any) -> None:
+        self.kc = kc
+
+    def run(self, code: str, timeout: float = 60) -> str:
+        msg_id = self.kc.execute(code)
+        stdout, error = "", None
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self.kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "stream":
+                stdout += content["text"]
+            elif kind == "error":
+                error = "\n".join(content["traceback"])
+            elif kind == "status" and content["execution_state"] == "idle":
+                break
+        reply = self.kc.get_shell_msg(timeout=timeout)
+        if error or reply["content"]["status"] != "ok":
+            raise AssertionError(f"cell failed: {error or reply['content']}")
+        return stdout
+
+
 @pytest.fixture
 def kernel() -> Iterator[Any]:
     from jupyter_client.manager import KernelManager
-
-    from .test_kernel import Kernel
 
     km = KernelManager(kernel_name="python3")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWELVELABS_")}
@@ -493,13 +534,12 @@ def test_resume_from_the_manifest_in_a_fresh_kernel(kernel: Any, tmp_path: Path)
         assert [c["state"] for c in saved["chunks"]] == ["created", "planned", "planned"]
         km.restart_kernel(now=True)  # the kernel dies mid-job
         kc.wait_for_ready(timeout=60)
-        k.backlog.clear()
         out = k.run(
             setup + "job = bw.resume_job(kw.pop('manifest'), **kw)\n"
             "snap = await job.wait()\nframe = await job.to_pandas()\n"
             "print('RESULT', snap.state, snap.counts['ready'], len(frame), frame['batch_id'].nunique())",
             timeout=120,
-        ).stdout
+        )
         assert out.split("RESULT")[1].split() == ["done", str(N), str(N), "3"]
         assert sim.stats["requests"]["create"] == 3 and len(sim.engine.batch_ids()) == 3
         # and re-running the original cell in this kernel submits nothing
@@ -518,15 +558,16 @@ def test_many_videos_notebook_runs_end_to_end(tmp_path: Path) -> None:
     os.environ["BW_MANIFEST"] = str(tmp_path / "many_videos.manifest.json")
     os.environ.pop("TWELVELABS_API_KEY", None)
     try:
-        NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+        NotebookClient(
+            nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        ).execute()
     finally:
         os.environ.clear()
         os.environ.update(env_backup)
     text = json.dumps(nb)
     assert "Job done" in text and '"ename"' not in text
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    pinned = [o for o in outputs if "text/html" in o.get("data", {}) and "bw-job-static" in o["data"]["text/html"]]
+    pinned = [
+        o for o in outputs if "text/html" in o.get("data", {}) and "bw-job-static" in o["data"]["text/html"]
+    ]
     assert pinned and all("application/vnd.jupyter.widget-view+json" not in o["data"] for o in pinned)
-
-
-_ = (sys, Callable)
