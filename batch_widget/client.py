@@ -364,6 +364,7 @@ class BatchClient:
         requests: Sequence[Mapping[str, Any] | str],
         model_name: str = "pegasus1.5",
         defaults: Mapping[str, Any] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> CreatedBatch:
         """Create a batch of 1 to 1,000 analysis requests.
 
@@ -377,6 +378,9 @@ class BatchClient:
             ``"pegasus1.5"``, the only model batches accept today.
         defaults : dict, optional
             Settings applied to every request that does not set them itself.
+        retry : RetryPolicy, optional
+            Overrides the client's policy for this call (the job scheduler passes ``NO_RETRY``
+            to see a 429 at the account's cap at once).
 
         Returns
         -------
@@ -391,7 +395,9 @@ class BatchClient:
         body = build_create_body(
             analysis_mode=analysis_mode, requests=requests, model_name=model_name, defaults=defaults
         )
-        response = await self._request("create batch", "POST", "analyze/batches", json=body, mode="create")
+        response = await self._request(
+            "create batch", "POST", "analyze/batches", json=body, mode="create", retry=retry
+        )
         return CreatedBatch.from_dict(response.json())
 
     async def list_page(

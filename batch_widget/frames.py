@@ -1135,9 +1135,9 @@ class _ArrowSegments:
     segment arrays, a value whose type changes between items, a parse error.
     """
 
-    #: Items parsed at a time: ~1 MB of text for the usual ~50-segment answer. Smaller blocks
-    #: lower the peak (the block's text, its parse and its columns in flight) but add a fixed
-    #: cost per block; 128 measured as the knee (64: -0.1x the input in peak, +10% time).
+    #: Items parsed at a time: ~1 MB of text for the usual ~50-segment answer. The block's text,
+    #: parse and columns are in flight at once: peak 1.9x / 2.0x / 2.4x the input at 64 / 128 /
+    #: 256 items in the benchmark; smaller blocks add a fixed cost per block.
     BLOCK = 128
 
     def __init__(self, cols: _Columns) -> None:

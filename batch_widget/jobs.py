@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
-from .client import MAX_REQUESTS, BatchClient, build_create_body, validate_batch_id
+from .client import MAX_REQUESTS, NO_RETRY, BatchClient, build_create_body, validate_batch_id
 from .errors import (
     APIError,
     AuthenticationError,
@@ -1242,6 +1242,7 @@ class Job:
                 model_name=settings.get("model_name") or "pegasus1.5",
                 defaults=settings.get("defaults") or None,
                 requests=requests,
+                retry=NO_RETRY,  # a 429 at the cap is ours to wait out, visibly
             )
         except RateLimitError as exc:  # 429: no batch was made
             chunk.state, chunk.intent_at = "planned", None

@@ -137,7 +137,9 @@ class BatchWidget(anywidget.AnyWidget):
             return await self._poller.wait()
         finally:
             if self._poller.finished:
-                self.finalize()
+                # again from this cell: nbclient / papermill drop the update the background
+                # task sent, since it carries the parent of the cell that created the watch
+                self.finalize(force=True)
 
     def wait_blocking(self) -> Batch:
         """Blocking twin of :meth:`wait` for scripts; in a notebook the display pauses meanwhile."""
@@ -221,9 +223,10 @@ class BatchWidget(anywidget.AnyWidget):
         if self._poller.finished:  # ended between the check and the display
             self.finalize()
 
-    def finalize(self) -> None:
-        """Replace every display of this widget with the static final summary (idempotent)."""
-        if self._finalized or not self._handles and not self._poller.finished:
+    def finalize(self, *, force: bool = False) -> None:
+        """Replace every display of this widget with the static final summary (idempotent
+        unless ``force``)."""
+        if (self._finalized and not force) or not self._handles and not self._poller.finished:
             return
         bundle = self._static_bundle()
         for handle in self._handles:
@@ -243,10 +246,12 @@ class BatchWidget(anywidget.AnyWidget):
         the next change. The exception is a heartbeat of ``updated_at`` with ``interval_s``
         (and the ETA, so the view's countdown restarts from a fresh value): the view warns "no
         update for a while" once ``updated_at`` has not moved for ``max(3 * interval_s, 30 s)``
-        (``js/widget.ts``, ``tick``), judged on the interval it was last sent; so a heartbeat goes
-        out when, skipping this poll, the next one could come later than two thirds of that
-        (``2 * max(interval_s, 10 s)``) after the last message. All changes of one poll go in
-        one message (``hold_sync``).
+        (``js/widget.ts``, ``tick``, in browser time), judged on the interval it was last sent;
+        so a heartbeat goes out when, skipping this poll, the next one could come later than two
+        thirds of that (``2 * max(interval_s, 10 s)``) after the last message. Elapsed time is
+        read on the poller's clock (real monotonic seconds, as the browser's; not ``updated_at``,
+        which follows the server's clock). All changes of one poll go in one message
+        (``hold_sync``).
         """
         batch = update.batch
         shown: dict[str, Any] = {"watch_state": update.state, "error": update.error}
@@ -267,25 +272,24 @@ class BatchWidget(anywidget.AnyWidget):
             if batch.is_terminal:
                 shown["cancel_requested"] = False
         changed = any(getattr(self, name) != value for name, value in shown.items())
-        now = update.updated_at
-        sent_at = getattr(self, "_sent_updated_at", None)
+        now = self._poller._clock()
+        sent_at: float | None = getattr(self, "_sent_at", None)
+        fresh = update.updated_at is not None and _iso(update.updated_at) != self.updated_at
         if not changed:
-            if now is None or sent_at is None:
-                heartbeat = now is not None
-            else:
-                # the next poll is due update.interval_s from now; the view knows self.interval_s
-                next_message = (now - sent_at).total_seconds() + update.interval_s
-                heartbeat = next_message >= 2 * max(self.interval_s, 10.0)
-            if not heartbeat:
+            if not fresh:
+                return
+            # the next poll is due update.interval_s from now; the view knows self.interval_s
+            if sent_at is not None and now - sent_at + update.interval_s < 2 * max(self.interval_s, 10.0):
                 return
         with self.hold_sync():
             for name, value in shown.items():
                 setattr(self, name, value)
             self.rate_per_min = update.rate_per_min
             self.eta_s = update.eta_s
-            if now is not None:
-                self.updated_at = _iso(now)
-                self._sent_updated_at = now
+            if fresh:
+                assert update.updated_at is not None
+                self.updated_at = _iso(update.updated_at)
+                self._sent_at = now
             self.interval_s = float(update.interval_s)
             if changed:
                 self.history = list(update.history)

@@ -54,7 +54,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]], title: str =
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
 
     def line(r: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
 
     if title:
         print(f"\n{title}")
@@ -78,7 +80,9 @@ class Goals:
     def __init__(self) -> None:
         self.items: list[Goal] = []
 
-    def add(self, name: str, figure: str, baseline: str, target: str, ok: bool | None, note: str = "") -> None:
+    def add(
+        self, name: str, figure: str, baseline: str, target: str, ok: bool | None, note: str = ""
+    ) -> None:
         self.items.append(Goal(name, figure, baseline, target, ok, note))
 
     @property
@@ -107,8 +111,11 @@ class Simulated:
 
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "batch_widget.simulator", "--port", "0", *args],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        )  # fmt: skip
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         assert self.proc.stdout is not None
         self.base_url = self.proc.stdout.readline().strip()
         if not self.base_url.startswith("http"):
@@ -119,7 +126,7 @@ class Simulated:
         self.proc.terminate()
         try:
             self.proc.wait(10)
-        except Exception:  # noqa: BLE001
+        except Exception:
             self.proc.kill()
 
     def __enter__(self) -> Simulated:
@@ -148,10 +155,15 @@ class Kernel:
         self._tmp = tempfile.TemporaryDirectory()
         spec_dir = Path(self._tmp.name) / "bench-python"
         spec_dir.mkdir()
-        (spec_dir / "kernel.json").write_text(json.dumps({
-            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            "display_name": "bench", "language": "python",
-        }))  # fmt: skip
+        (spec_dir / "kernel.json").write_text(
+            json.dumps(
+                {
+                    "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                    "display_name": "bench",
+                    "language": "python",
+                }
+            )
+        )
         self.km = KernelManager(
             kernel_name="bench-python", kernel_spec_manager=KernelSpecManager(kernel_dirs=[self._tmp.name])
         )
@@ -175,7 +187,7 @@ class Kernel:
                 msg = self.kc.get_iopub_msg(timeout=0.1)
             except queue.Empty:
                 continue
-            except Exception:  # noqa: BLE001 - channels closed
+            except Exception:
                 return
             with self._lock:
                 if self._recording is not None:
@@ -243,7 +255,9 @@ def wire_size(msg: dict[str, object]) -> int:
     total = 0
     for part in ("header", "parent_header", "metadata", "content"):
         value = msg.get(part, {})
-        total += len(json.dumps(value, default=json_default, separators=(",", ":"), ensure_ascii=False).encode())
+        total += len(
+            json.dumps(value, default=json_default, separators=(",", ":"), ensure_ascii=False).encode()
+        )
     return total + 32 + len(b"<IDS|MSG>") + 64  # + identity topic, delimiter, HMAC signature
 
 

@@ -94,7 +94,8 @@ MANY = """
 c100 = bw.BatchClient(KEY, base_url=URL)
 ids = [(await c100.create(analysis_mode="general", defaults=PROMPT, requests=reqs(200))).batch_id
        for _ in range({n})]
-sched = Schedule() if {fixed} is None else Schedule(min_interval={fixed}, max_interval={fixed}, tail_interval={fixed})
+F = {fixed}
+sched = Schedule() if F is None else Schedule(min_interval=F, max_interval=F, tail_interval=F)
 ws = [BatchWidget(i, c100, schedule=sched) for i in ids]
 _t0, _c0 = time.monotonic(), time.process_time()
 """
@@ -128,10 +129,15 @@ def main() -> int:
     seconds = 10.0 if args.quick else args.seconds
     goals = Goals()
 
-    with Simulated("--speed", "1", "--max-active", "1000", "--item-seconds", "100,360") as sim, Kernel() as kernel:
+    with (
+        Simulated("--speed", "1", "--max-active", "1000", "--item-seconds", "100,360") as sim,
+        Kernel() as kernel,
+    ):
         kernel.run(SETUP.format(key=DEFAULT_API_KEY, url=sim.base_url))
         record = kernel.record()
-        cycle = json.loads(kernel.run(CYCLE.format(n=n_cycle, repeats=repeats), timeout=600).strip().splitlines()[-1])
+        cycle = json.loads(
+            kernel.run(CYCLE.format(n=n_cycle, repeats=repeats), timeout=600).strip().splitlines()[-1]
+        )
         sent = [m for m in kernel.stop_recording() if m["msg_type"] == "comm_msg"]
         del record
     rows = [
@@ -142,17 +148,27 @@ def main() -> int:
     if "sdk" in cycle:
         rows.append(("twelvelabs SDK: analyze_async.batches.retrieve", cycle["sdk"]))
     table(
-        ("poll cycle (kernel CPU, best of %d x %d)" % (repeats, n_cycle), "CPU / poll", "vs SDK retrieve"),
-        [(name, f"{v * 1e3:.2f} ms", f"{v / cycle['sdk']:.2f}x" if "sdk" in cycle else "-") for name, v in rows],
+        (f"poll cycle (kernel CPU, best of {repeats} x {n_cycle})", "CPU / poll", "vs SDK retrieve"),
+        [
+            (name, f"{v * 1e3:.2f} ms", f"{v / cycle['sdk']:.2f}x" if "sdk" in cycle else "-")
+            for name, v in rows
+        ],
         title="Kernel CPU time per poll cycle, loopback simulator in another process",
     )
     expected = n_cycle * repeats
-    print(f"  comm messages on iopub during the {4 * expected} cycles: {len(sent)} "
-          f"(one per changed poll: {expected}, + ~1 per real change of the batch; none for unchanged polls)")
+    print(
+        f"  comm messages on iopub during the {4 * expected} cycles: {len(sent)} "
+        f"(one per changed poll: {expected}, + ~1 per real change of the batch; none for unchanged polls)"
+    )
     if "sdk" in cycle:
-        goals.add("poll cycle CPU (changed) vs SDK retrieve", f"{cycle['changed'] * 1e3:.2f} ms",
-                  f"{cycle['sdk'] * 1e3:.2f} ms", "report (no target)", None,
-                  f"{cycle['changed'] / cycle['sdk']:.2f}x the SDK's bare retrieve, widget and comm included")  # fmt: skip
+        goals.add(
+            "poll cycle CPU (changed) vs SDK retrieve",
+            f"{cycle['changed'] * 1e3:.2f} ms",
+            f"{cycle['sdk'] * 1e3:.2f} ms",
+            "report (no target)",
+            None,
+            f"{cycle['changed'] / cycle['sdk']:.2f}x the SDK's bare retrieve, widget and comm included",
+        )
 
     n = 100
     with Simulated("--speed", "1", "--max-active", "1000") as sim, Kernel() as kernel:
@@ -161,14 +177,40 @@ def main() -> int:
         fixed = run_many(kernel, sim.base_url, n, seconds / 2, 5.0)
     rows2 = []
     for name, r in (("default Schedule", adaptive), ("fixed 5 s (SDK waiter rhythm)", fixed)):
-        rows2.append((name, f"{r['wall']:.0f} s", f"{r['polls']}", f"{r['polls'] / r['wall']:.1f}",
-                      f"{r['messages']}", f"{r['cpu']:.2f} s", fmt_pct(r["cpu"] / r["wall"]),
-                      f"{r['cpu'] / max(1, r['polls']) * 1e3:.2f} ms"))  # fmt: skip
-    table(("100 batches, one client", "window", "polls", "polls/s", "comm msgs", "kernel CPU", "% of a core",
-           "CPU / poll"), rows2,
-          title="100 batches watched at once (first minute of the watch: the most frequent polling)")  # fmt: skip
+        rows2.append(
+            (
+                name,
+                f"{r['wall']:.0f} s",
+                f"{r['polls']}",
+                f"{r['polls'] / r['wall']:.1f}",
+                f"{r['messages']}",
+                f"{r['cpu']:.2f} s",
+                fmt_pct(r["cpu"] / r["wall"]),
+                f"{r['cpu'] / max(1, r['polls']) * 1e3:.2f} ms",
+            )
+        )
+    table(
+        (
+            "100 batches, one client",
+            "window",
+            "polls",
+            "polls/s",
+            "comm msgs",
+            "kernel CPU",
+            "% of a core",
+            "CPU / poll",
+        ),
+        rows2,
+        title="100 batches watched at once (first minute of the watch: the most frequent polling)",
+    )
     share, base = adaptive["cpu"] / adaptive["wall"], fixed["cpu"] / fixed["wall"]
-    goals.add("100 batches at the default schedule", fmt_pct(share), fmt_pct(base), "< 10% of one core", share < 0.10)
+    goals.add(
+        "100 batches at the default schedule",
+        fmt_pct(share),
+        fmt_pct(base),
+        "< 10% of one core",
+        share < 0.10,
+    )
     goals.print()
     return goals.exit_code(args.strict)
 

@@ -97,7 +97,9 @@ class Run:
     ratios: list[float] = field(default_factory=list)  # per change, delay / elapsed at the change
 
 
-def truth(sim: Simulator, batch_id: str, created: float, profile: Profile, cancel_t: float | None) -> tuple[list[float], float]:
+def truth(
+    sim: Simulator, batch_id: str, created: float, profile: Profile, cancel_t: float | None
+) -> tuple[list[float], float]:
     """Times of every observable change of status/counts, and the terminal time."""
     items = [(s, e) for s, e, _ in sim.engine.schedule(batch_id) if e > s]
     if cancel_t is None:
@@ -115,10 +117,18 @@ def truth(sim: Simulator, batch_id: str, created: float, profile: Profile, cance
 
 async def one_run(profile: Profile, seed: int, schedule: Schedule) -> Run:
     clock = ManualClock()
-    with Simulator(seed=seed, clock=clock, items_at_once=8, item_seconds=profile.item_seconds,
-                   startup_seconds=(5.0, 30.0), max_active=1000) as sim:  # fmt: skip
+    with Simulator(
+        seed=seed,
+        clock=clock,
+        items_at_once=8,
+        item_seconds=profile.item_seconds,
+        startup_seconds=(5.0, 30.0),
+        max_active=1000,
+    ) as sim:
         async with BatchClient(sim.api_key, base_url=sim.base_url) as client:
-            requests = [{"video": {"type": "asset_id", "asset_id": f"{i + 1:024x}"}} for i in range(profile.n)]
+            requests = [
+                {"video": {"type": "asset_id", "asset_id": f"{i + 1:024x}"}} for i in range(profile.n)
+            ]
             created_resp = await client.create(analysis_mode="general", defaults=PROMPT, requests=requests)
             batch_id = created_resp.batch_id
             created = clock.now()
@@ -167,7 +177,9 @@ async def one_run(profile: Profile, seed: int, schedule: Schedule) -> Run:
             await asyncio.wait_for(poller.wait(), 120)
             widget.close()
             changes, terminal = truth(sim, batch_id, created, profile, cancel_t)
-            run = Run(duration=terminal - created, requests=poller.polls, terminal_delay=terminal_seen[0] - terminal)
+            run = Run(
+                duration=terminal - created, requests=poller.polls, terminal_delay=terminal_seen[0] - terminal
+            )
             for t in changes:
                 i = bisect.bisect_left(seen, t - 1e-6)
                 delay = seen[i] - t if i < len(seen) else math.inf
@@ -200,7 +212,7 @@ def _share_after(runs: list[Run], after: float) -> float:
     """Share of changes seen within 10% of elapsed, among changes at least ``after`` s in."""
     ok = total = 0
     for r in runs:
-        for d, x in zip(r.delays, r.ratios):
+        for d, x in zip(r.delays, r.ratios, strict=False):
             if x > 0 and d / x >= after:  # d / x is the elapsed time at the change
                 total += 1
                 ok += x <= 0.10
@@ -222,9 +234,13 @@ async def main_async(
             "adaptive": summarise(adaptive),
             "baseline": summarise(baseline),
             "adaptive_same": summarise(adaptive[:nb]),
-            "meta": {"seeds": float(na), "baseline_seeds": float(nb),
-                     "wall": time.perf_counter() - t0, "cpu": time.process_time() - c0},
-        }  # fmt: skip
+            "meta": {
+                "seeds": float(na),
+                "baseline_seeds": float(nb),
+                "wall": time.perf_counter() - t0,
+                "cpu": time.process_time() - c0,
+            },
+        }
     return results
 
 
@@ -234,30 +250,54 @@ def main() -> int:
     # every run is real loopback HTTP (~2 ms of CPU a request, server included): the fixed 5 s
     # baseline costs 720 requests per hour of batch, so it runs on the first few seeds only, and
     # the 8-hour profile gets fewer seeds (its baseline: ~5,800 requests a run)
-    results = asyncio.run(main_async(seeds, {
-        name: min(seeds, 2 if "8 h" in name else 5) for name in (p.name for p in PROFILES)
-    }, {"1000 items / 8 h": min(seeds, 10)}))
+    results = asyncio.run(
+        main_async(
+            seeds,
+            {name: min(seeds, 2 if "8 h" in name else 5) for name in (p.name for p in PROFILES)},
+            {"1000 items / 8 h": min(seeds, 10)},
+        )
+    )
 
     rows = []
     for name, res in results.items():
         meta = res["meta"]
         for policy in ("adaptive", "baseline"):
             s = res[policy]
-            rows.append((
-                name if policy == "adaptive" else "", "adaptive" if policy == "adaptive" else "fixed 5 s",
-                int(meta["seeds"] if policy == "adaptive" else meta["baseline_seeds"]),
-                fmt_s(s["duration"]), f"{s['requests']:.0f}",
-                fmt_s(s["term_med"]), fmt_s(s["term_p95"]), fmt_s(s["term_max"]),
-                fmt_s(s["delay_med"]), fmt_pct(s["ratio_p95"]), fmt_pct(s["within10"]),
-                fmt_pct(s["within10_after1m"]),
-            ))  # fmt: skip
+            rows.append(
+                (
+                    name if policy == "adaptive" else "",
+                    "adaptive" if policy == "adaptive" else "fixed 5 s",
+                    int(meta["seeds"] if policy == "adaptive" else meta["baseline_seeds"]),
+                    fmt_s(s["duration"]),
+                    f"{s['requests']:.0f}",
+                    fmt_s(s["term_med"]),
+                    fmt_s(s["term_p95"]),
+                    fmt_s(s["term_max"]),
+                    fmt_s(s["delay_med"]),
+                    fmt_pct(s["ratio_p95"]),
+                    fmt_pct(s["within10"]),
+                    fmt_pct(s["within10_after1m"]),
+                )
+            )
     table(
-        ("profile", "policy", "runs", "batch", "requests", "term med", "term p95", "term max",
-         "change med", "lag/age p95", "<=10% age", "<=10% (>1 min)"),
+        (
+            "profile",
+            "policy",
+            "runs",
+            "batch",
+            "requests",
+            "term med",
+            "term p95",
+            "term max",
+            "change med",
+            "lag/age p95",
+            "<=10% age",
+            "<=10% (>1 min)",
+        ),
         rows,
         title="Polling: status requests per batch (median over runs), terminal-status detection delay, "
         "and the lag of every change of counts/status behind the widget (lag/age = lag / batch elapsed time)",
-    )  # fmt: skip
+    )
     cost = ", ".join(f"{n}: {r['meta']['cpu']:.1f} s CPU" for n, r in results.items())
     print(f"  (simulated on a ManualClock over real loopback HTTP; this script's cost: {cost})")
 
@@ -267,13 +307,23 @@ def main() -> int:
     worst_p95 = max(t["term_p95"] for t in term)
     base_med = max(res["baseline"]["term_med"] for res in results.values())
     base_p95 = max(res["baseline"]["term_p95"] for res in results.values())
-    goals.add("terminal seen, median (worst profile)", fmt_s(worst_med), fmt_s(base_med), "<= 5 s", worst_med <= 5)
-    goals.add("terminal seen, p95 (worst profile)", fmt_s(worst_p95), fmt_s(base_p95), "<= 15 s", worst_p95 <= 15)
+    goals.add(
+        "terminal seen, median (worst profile)", fmt_s(worst_med), fmt_s(base_med), "<= 5 s", worst_med <= 5
+    )
+    goals.add(
+        "terminal seen, p95 (worst profile)", fmt_s(worst_p95), fmt_s(base_p95), "<= 15 s", worst_p95 <= 15
+    )
     for profile in PROFILES:
         res = results[profile.name]
         if profile.request_goal:
             a, b = res["adaptive_same"]["requests"], res["baseline"]["requests"]
-            goals.add(f"requests, {profile.name}", f"{a:.0f} ({a / b:.2f}x)", f"{b:.0f}", "<= 1/3 (0.33x)", a <= b / 3)
+            goals.add(
+                f"requests, {profile.name}",
+                f"{a:.0f} ({a / b:.2f}x)",
+                f"{b:.0f}",
+                "<= 1/3 (0.33x)",
+                a <= b / 3,
+            )
     for profile in PROFILES:
         res = results[profile.name]
         a, b = res["adaptive"], res["baseline"]

@@ -42,9 +42,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     return rep
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pw() -> Iterator[Any]:
-    """One Playwright driver for the whole run (two sync drivers cannot nest in one thread)."""
+    """One Playwright driver per module (two sync drivers cannot nest in one thread). Not per
+    session: a live sync driver keeps an event loop running in the main thread, which would
+    break every asyncio test collected after the browser tests."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
