@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-IPK6 := .venv-ipykernel6
+COLAB := .venv-colab
 CHROMIUM ?= /usr/bin/chromium
 PYTEST_ARGS ?=
 
@@ -22,13 +22,15 @@ node_modules/.package-lock.json: package.json package-lock.json
 batch_widget/static/widget.js: node_modules/.package-lock.json $(wildcard js/*.ts js/*.css)
 	npm run --silent build
 
-# ipykernel 6.x is what Colab runs; the kernel tests run against it as well as 7.x.
-$(IPK6)/.installed: pyproject.toml
-	test -x $(IPK6)/bin/python || $(PYTHON) -m venv $(IPK6)
-	$(IPK6)/bin/python -m pip install --quiet 'ipykernel>=6.29,<7' -e .
+# What Colab runs: ipykernel 6.x and pandas 2.2. The kernel tests start a kernel from this
+# environment as well as from .venv (ipykernel 7), and the frames tests run on both pandas.
+$(COLAB)/.installed: pyproject.toml
+	test -x $(COLAB)/bin/python || $(PYTHON) -m venv $(COLAB)
+	$(COLAB)/bin/python -m pip install --quiet 'ipykernel>=6.29,<7' 'pandas>=2.2,<2.3' \
+	  pytest pytest-asyncio pytest-timeout orjson pyarrow -e .
 	touch $@
 
-setup: $(STAMP) node_modules/.package-lock.json batch_widget/static/widget.js $(IPK6)/.installed
+setup: $(STAMP) node_modules/.package-lock.json batch_widget/static/widget.js $(COLAB)/.installed
 
 chromium:
 	@test -x $(CHROMIUM) || { \
@@ -40,6 +42,7 @@ test-js: node_modules/.package-lock.json
 
 test-py: setup chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
+	$(COLAB)/bin/python -m pytest tests/test_frames.py -p no:cacheprovider $(PYTEST_ARGS)
 
 test: setup chromium test-js test-py
 
@@ -62,4 +65,4 @@ lint: setup
 	npx tsc --noEmit
 
 clean:
-	rm -rf $(VENV) $(IPK6) node_modules batch_widget/static test-artifacts
+	rm -rf $(VENV) $(COLAB) node_modules batch_widget/static test-artifacts

@@ -337,7 +337,8 @@ def main() -> int:
     goals.print()
     print(
         "  Lag/age over all changes of all runs; the first seconds of a batch cannot meet 10% of its age"
-        " (0.5 s at 5 s old) at a 2 s minimum interval, hence p95 and the share after the first minute."
+        f" (0.5 s at 5 s old) at a {Schedule().min_interval:g} s minimum interval,"
+        " hence p95 and the share after the first minute."
     )
     return goals.exit_code(args.strict)
 

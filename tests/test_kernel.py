@@ -25,7 +25,7 @@ pytestmark = pytest.mark.kernel
 ROOT = Path(__file__).resolve().parents[1]
 PYTHONS = {
     "ipykernel7": Path(sys.executable),
-    "ipykernel6": ROOT / ".venv-ipykernel6" / "bin" / "python",
+    "ipykernel6": ROOT / ".venv-colab" / "bin" / "python",  # ipykernel 6 + pandas 2.2, as Colab
 }
 
 
@@ -33,7 +33,7 @@ PYTHONS = {
 def kernel(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
     python = PYTHONS[request.param]
     if not python.exists():
-        pytest.skip(f"{python} missing: `make setup` creates the ipykernel 6 environment")
+        pytest.skip(f"{python} missing: `make setup` creates the Colab-like environment")
     specs = tmp_path_factory.mktemp("kernels")
     spec_dir = specs / request.param
     spec_dir.mkdir()
