@@ -21,6 +21,7 @@ from .errors import (
     ServerError,
     TransportError,
 )
+from .frames import join_results, results_to_frame, segments_to_frame, to_polars
 from .job_widget import JobWidget
 from .jobs import Job, UncertainCreateError, list_batches, list_batches_blocking, resume_job, submit
 from .models import Batch, BatchStatus, CreatedBatch, ItemStatus, ResultLine, WebhookDelivery
@@ -60,6 +61,10 @@ __all__ = [
     "UncertainCreateError",
     "WebhookDelivery",
     "__version__",
+    "join_results",
+    "results_to_frame",
+    "segments_to_frame",
+    "to_polars",
     "list_batches",
     "list_batches_blocking",
     "resume_job",

@@ -183,6 +183,14 @@ class BatchWidget(anywidget.AnyWidget):
             kwargs.setdefault("total_items", batch.total_items)
         return results_to_frame(lines, **kwargs)
 
+    async def to_segments(self, **kwargs: Any) -> pd.DataFrame:
+        """Time-based metadata as a long DataFrame: one row per segment, start and end in seconds."""
+        from .frames import collect, segments_to_frame
+
+        lines = await collect(self._client.results(self._poller.batch_id, malformed="yield"))
+        kwargs.setdefault("order", self._created_items)
+        return segments_to_frame(lines, **kwargs)
+
     def close(self) -> None:
         """Stop this view's share of the polling (the last view closed stops the poller)."""
         self._poller.remove_listener(self._on_update)

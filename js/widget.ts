@@ -9,18 +9,13 @@
  * picture. Server strings are only ever written with textContent/setAttribute.
  */
 
-/** The narrow subset of the anywidget model used here. */
-export interface Model {
-  get(name: string): unknown;
-  on(event: string, cb: () => void): void;
-  off(event?: string | null, cb?: (() => void) | null): void;
-  send(content: unknown, callbacks?: unknown, buffers?: unknown): void;
-}
+import {
+  actionButtons, cancelFlow, count, duration, eta, h, listen, optNum, setAttr, setText, show,
+  stackedBar, str, time, type RenderProps,
+} from "./common";
 
-export interface RenderProps {
-  model: Model;
-  el: HTMLElement;
-}
+export type { Model, RenderProps } from "./common";
+export { duration, eta };
 
 /** Every synced trait the view reads; a change of any of them triggers a redraw. */
 export const TRAITS = [
@@ -38,39 +33,9 @@ type State = (typeof STATES)[number];
 const TERMINAL = new Set(["completed", "canceled", "expired"]);
 /** Watch states in which the poller is not running, so silence is expected. */
 const IDLE_WATCH = new Set(["done", "error", "stopped"]);
-const CONFIRM_MS = 5000; // the confirm step reverts on its own after this
-const CONFIRM_GUARD_MS = 350; // a double-click on "Cancel" must not confirm
-const SENT_MS = 10000; // "Canceling…" waits this long for the kernel to accept
 const REFRESH_MS = 1000; // refresh button cool-down
 
 // ---------------------------------------------------------------- helpers
-
-/** A non-negative integer count from whatever the model holds. */
-const count = (v: unknown): number => {
-  const n = typeof v === "number" ? v : Number(v);
-  return Number.isFinite(n) && n > 0 ? Math.floor(n) : 0;
-};
-/** A finite number, or null (null / undefined / NaN / non-numbers). */
-const optNum = (v: unknown): number | null =>
-  typeof v === "number" && Number.isFinite(v) ? v : null;
-const str = (v: unknown): string => (typeof v === "string" ? v : v == null ? "" : String(v));
-/** Milliseconds since the epoch, or null for "" and unparsable strings. */
-const time = (s: string): number | null => {
-  if (!s) return null;
-  const t = Date.parse(s);
-  return Number.isNaN(t) ? null : t;
-};
-
-/** "45 s", "12 min", "23 h 12 min", "3 d 4 h" (floors). */
-export function duration(seconds: number): string {
-  const s = Math.max(0, Math.floor(seconds));
-  if (s < 60) return `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min`;
-  const h = Math.floor(m / 60);
-  if (h < 48) return m % 60 ? `${h} h ${m % 60} min` : `${h} h`;
-  return h % 24 ? `${Math.floor(h / 24)} d ${h % 24} h` : `${Math.floor(h / 24)} d`;
-}
 
 /** "4:07" or "1:04:07". */
 export function clock(seconds: number): string {
@@ -91,11 +56,6 @@ export function rate(perMin: number): string {
   return `${r.toFixed(r >= 100 ? 0 : 1)} items/min`;
 }
 
-/** "~4 min left" (rounded to the minute), "<1 min left". */
-export function eta(seconds: number): string {
-  return seconds < 60 ? "<1 min left" : `~${duration(Math.round(seconds / 60) * 60)} left`;
-}
-
 /** "114 ready, 6 failed" — the non-zero finished outcomes only. */
 export function outcomes(c: Record<State, number>): string {
   return (["ready", "failed", "canceled"] as const)
@@ -103,31 +63,6 @@ export function outcomes(c: Record<State, number>): string {
     .map((k) => `${c[k]} ${k}`)
     .join(", ");
 }
-
-function h<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  cls: string,
-  parent?: Element,
-  text?: string,
-): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  e.className = cls;
-  if (text) e.textContent = text;
-  if (parent) parent.appendChild(e);
-  return e;
-}
-
-// Writes that skip the DOM when nothing changed (updates arrive often).
-const setText = (e: Element, s: string) => {
-  if (e.textContent !== s) e.textContent = s;
-};
-const setAttr = (e: Element, name: string, v: string) => {
-  if (e.getAttribute(name) !== v) e.setAttribute(name, v);
-};
-const show = (e: HTMLElement | SVGElement, on: boolean) => {
-  if (on) e.removeAttribute("hidden");
-  else if (!e.hasAttribute("hidden")) e.setAttribute("hidden", "");
-};
 
 type Tone = "queued" | "processing" | "ready" | "failed" | "canceled" | "partial" | "neutral";
 type Outcome = "" | "success" | "partial" | "failed";

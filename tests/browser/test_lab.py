@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from . import harness as H
-from .flows import assert_counts_match, assert_loopback
+from .flows import CODE_CELLS, assert_counts_match, assert_loopback
 
 # Simulated seconds per real second. Slow enough here that the cancel lands mid-run.
 LAB_SPEED = 40.0
@@ -35,7 +35,7 @@ def lab_light(pw: Any) -> Iterator[H.Session]:
 def test_lab_live_view_advances_while_idle_then_cancel(lab_light: H.Session) -> None:
     s, nb = lab_light, lab_light.nb
     nb.open()
-    assert nb.prompts() == ["[ ]:"] * 6, nb.prompts()
+    assert nb.prompts() == ["[ ]:"] * CODE_CELLS, nb.prompts()
     assert nb.page.evaluate("document.body.dataset.jpThemeLight") == "true"
 
     # Run every cell above the `await w.wait()` one (setup, create, watch, "kernel is free").
@@ -126,7 +126,7 @@ def test_lab_live_view_advances_while_idle_then_cancel(lab_light: H.Session) -> 
     # Run the rest; the simulator's own counts must equal the widget's.
     nb.select(nb.cell("waits without freezing"))
     nb.menu("Run", "Run Selected Cell and All Below")
-    nb.wait_executed(6, timeout=60)
+    nb.wait_executed(CODE_CELLS, timeout=60)
     assert_counts_match(nb, status, counts, total)
     nb.errors.assert_clean()
     FINAL.update(status=status, counts=counts, total=total, headline=H.HEADLINE_RE.search(st["static"])[0])  # type: ignore[index]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from . import harness as H
-from .flows import run_all_until_complete
+from .flows import CODE_CELLS, run_all_until_complete
 
 SPEED = 60.0
 
@@ -22,6 +22,6 @@ def nb7(pw: Any) -> Iterator[H.Session]:
 def test_notebook7_run_all_completes(nb7: H.Session) -> None:
     nb = nb7.nb
     nb.open()
-    assert nb.prompts() == ["[ ]:"] * 6, nb.prompts()
+    assert nb.prompts() == ["[ ]:"] * CODE_CELLS, nb.prompts()
     run_all_until_complete(nb, running_shot="notebook7-running.png", final_shot="notebook7-final.png")
     nb.errors.assert_clean()  # only Notebook 7's own 'schema' page error is allowed
