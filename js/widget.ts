@@ -77,42 +77,16 @@ function render({ model, el }: RenderProps): () => void {
   const pill = h("span", "bw-pill", head);
   const id = h("span", "bw-id", head);
   const mode = h("span", "bw-mode", head);
-  const actions = h("div", "bw-actions", head);
-  const refreshBtn = h("button", "bw-btn bw-refresh", actions, "Refresh");
-  const cancelBtn = h("button", "bw-btn bw-cancel", actions, "Cancel");
-  const confirmBox = h("span", "bw-confirm", actions);
-  const yesBtn = h("button", "bw-btn bw-confirm-yes", confirmBox, "Confirm cancel?");
-  const noBtn = h("button", "bw-btn bw-confirm-no", confirmBox, "Keep running");
-  for (const [b, label] of [
-    [refreshBtn, "Refresh"],
-    [cancelBtn, "Cancel batch"],
-    [yesBtn, "Confirm cancel batch"],
-    [noBtn, "Keep running"],
-  ] as const) {
-    b.type = "button";
-    b.setAttribute("aria-label", label);
-  }
+  const { refreshBtn, cancelBtn, confirmBox, yesBtn, noBtn } = actionButtons(head, {
+    refresh: ["Refresh", "Refresh"],
+    cancel: ["Cancel", "Cancel batch"],
+    yes: ["Confirm cancel?", "Confirm cancel batch"],
+    no: ["Keep running", "Keep running"],
+  });
   refreshBtn.title = "Poll the batch now";
-  confirmBox.hidden = true;
 
   // Stacked bar + legend.
-  const bar = h("div", "bw-bar", root);
-  bar.setAttribute("role", "progressbar");
-  bar.setAttribute("aria-label", "Batch progress");
-  bar.setAttribute("aria-valuemin", "0");
-  const legend = h("div", "bw-legend", root);
-  const segs = {} as Record<State, HTMLDivElement>;
-  const counts = {} as Record<State, HTMLElement>;
-  for (const s of STATES) {
-    segs[s] = h("div", `bw-seg bw-seg-${s}`, bar);
-    segs[s].dataset.state = s;
-    const item = h("span", `bw-item bw-item-${s}`, legend);
-    item.dataset.state = s;
-    h("i", `bw-swatch bw-sw-${s}`, item);
-    counts[s] = h("b", "bw-count", item, "0");
-    counts[s].dataset.state = s;
-    h("span", "bw-label", item, ` ${s}`);
-  }
+  const { bar, draw: drawBar } = stackedBar(root, STATES, "Batch progress", true);
 
   // Summary, stats, sparkline, hints.
   const summary = h("div", "bw-summary", root);
@@ -144,12 +118,7 @@ function render({ model, el }: RenderProps): () => void {
   let seenUpdated: string | null = null; // last updated_at value this view saw
   let seenAt = mountedAt; // browser time at which it was seen
   let historyKey = "";
-  let confirming = false;
-  let confirmOpenedAt = 0;
-  let cancelSent = false;
   let refreshBusy = false;
-  let confirmTimer: ReturnType<typeof setTimeout> | undefined;
-  let sentTimer: ReturnType<typeof setTimeout> | undefined;
   let refreshTimer: ReturnType<typeof setTimeout> | undefined;
 
   const get = (k: (typeof TRAITS)[number]) => model.get(k);
@@ -172,15 +141,21 @@ function render({ model, el }: RenderProps): () => void {
     seenUpdated = u;
   }
 
+  const flow = cancelFlow({
+    cancelBtn, confirmBox, noBtn, canCancel,
+    send: () => model.send({ type: "cancel" }),
+    redraw: () => drawButtons(),
+  });
+
   function drawButtons() {
     const ok = canCancel();
-    if (!ok && confirming) closeConfirm(false);
-    show(cancelBtn, ok && !confirming);
-    cancelBtn.disabled = cancelSent;
-    setText(cancelBtn, cancelSent ? "Canceling…" : "Cancel");
-    show(confirmBox, ok && confirming);
+    if (!ok && flow.confirming) flow.close(false);
+    show(cancelBtn, ok && !flow.confirming);
+    cancelBtn.disabled = flow.sent;
+    setText(cancelBtn, flow.sent ? "Canceling…" : "Cancel");
+    show(confirmBox, ok && flow.confirming);
     refreshBtn.disabled = refreshBusy;
-    root.dataset.confirming = String(confirming);
+    root.dataset.confirming = String(flow.confirming);
   }
 
   /** Everything that moves with the browser clock; runs every second. */
@@ -294,13 +269,7 @@ function render({ model, el }: RenderProps): () => void {
     setText(mode, m.replace(/_/g, " "));
 
     // Bar, legend.
-    for (const s of STATES) {
-      const w = scale ? `${((c[s] / scale) * 100).toFixed(3)}%` : "0%";
-      if (segs[s].style.width !== w) segs[s].style.width = w;
-      setAttr(segs[s], "title", `${c[s]} ${s}`);
-      setText(counts[s], String(c[s]));
-      counts[s].parentElement!.classList.toggle("bw-zero", c[s] === 0);
-    }
+    drawBar(c, scale);
     const list = outcomes(c);
     setAttr(bar, "aria-valuemax", String(Math.max(total, done)));
     setAttr(bar, "aria-valuenow", String(done));
@@ -359,40 +328,6 @@ function render({ model, el }: RenderProps): () => void {
   }
 
   // ---- user actions
-  function openConfirm() {
-    if (!canCancel() || cancelSent) return;
-    const hadFocus = document.activeElement === cancelBtn;
-    confirming = true;
-    confirmOpenedAt = Date.now();
-    clearTimeout(confirmTimer);
-    confirmTimer = setTimeout(() => closeConfirm(), CONFIRM_MS);
-    drawButtons();
-    if (hadFocus) noBtn.focus(); // the safe choice keeps the focus
-  }
-
-  function closeConfirm(redraw = true) {
-    const hadFocus = confirmBox.contains(document.activeElement);
-    confirming = false;
-    clearTimeout(confirmTimer);
-    confirmTimer = undefined;
-    if (!redraw) return;
-    drawButtons();
-    if (hadFocus && !cancelBtn.hidden) cancelBtn.focus();
-  }
-
-  function confirmCancel() {
-    if (!confirming || Date.now() - confirmOpenedAt < CONFIRM_GUARD_MS) return;
-    model.send({ type: "cancel" });
-    cancelSent = true;
-    clearTimeout(sentTimer);
-    sentTimer = setTimeout(() => {
-      cancelSent = false;
-      sentTimer = undefined;
-      drawButtons();
-    }, SENT_MS);
-    closeConfirm();
-  }
-
   function refresh() {
     if (refreshBusy) return;
     model.send({ type: "refresh" });
@@ -405,30 +340,22 @@ function render({ model, el }: RenderProps): () => void {
     drawButtons();
   }
 
-  const onKey = (ev: KeyboardEvent) => {
-    if (ev.key === "Escape" && confirming) closeConfirm();
-  };
-  const onNo = () => closeConfirm();
-  const domListeners: [EventTarget, string, EventListener][] = [
+  const unlisten = listen(model, TRAITS, update, [
     [refreshBtn, "click", refresh],
-    [cancelBtn, "click", openConfirm],
-    [yesBtn, "click", confirmCancel],
-    [noBtn, "click", onNo],
-    [root, "keydown", onKey as EventListener],
-  ];
-  for (const [t, ev, fn] of domListeners) t.addEventListener(ev, fn);
-  for (const k of TRAITS) model.on(`change:${k}`, update);
+    [cancelBtn, "click", flow.open],
+    [yesBtn, "click", flow.confirm],
+    [noBtn, "click", () => flow.close()],
+    [root, "keydown", flow.onKey as EventListener],
+  ]);
   const ticker = setInterval(tick, 1000);
 
   update();
 
   return () => {
     clearInterval(ticker);
-    clearTimeout(confirmTimer);
-    clearTimeout(sentTimer);
+    flow.dispose();
     clearTimeout(refreshTimer);
-    for (const k of TRAITS) model.off(`change:${k}`, update);
-    for (const [t, ev, fn] of domListeners) t.removeEventListener(ev, fn);
+    unlisten();
     root.remove();
   };
 }

@@ -1011,20 +1011,23 @@ def _check_field(f: Any, p: str) -> None:
 # Output generation
 # --------------------------------------------------------------------------------------------
 
-_CORPUS = (
-    "the camera pans across a busy street while a presenter explains the morning news "
-    "a small dog runs through the park and two children chase a red ball near the fountain "
-    "the interview continues in a quiet studio with soft light and a wooden table "
-    "crowds gather at the stadium as the home team scores in the second half "
-    "a chef prepares fresh pasta and the audience applauds after the final dish is served "
-    "graphics show rising rates and falling equities over the last quarter"
+_SENTENCES = (
+    "the camera pans across a busy street while a presenter explains the morning news",
+    "a small dog runs through the park and two children chase a red ball near the fountain",
+    "the interview continues in a quiet studio with soft light and a wooden table",
+    "crowds gather at the stadium as the home team scores in the second half",
+    "a chef prepares fresh pasta and the audience applauds after the final dish is served",
+    "graphics show rising rates and falling equities over the last quarter",
+    "a drone shot follows the coastline before the scene cuts to a harbour at dusk",
+    "two presenters discuss the weather forecast in front of a large map",
 )
+_CORPUS = " ".join(_SENTENCES)
 _WORDS = tuple(_CORPUS.split())
 
 
 def _sentence(rng: random.Random) -> str:
-    words = [rng.choice(_WORDS) for _ in range(rng.randint(8, 18))]
-    return " ".join(words).capitalize() + "."
+    # whole sentences, so a demo's output reads like a summary rather than word salad
+    return rng.choice(_SENTENCES).capitalize() + "."
 
 
 def _text(rng: random.Random, n: int) -> str:
