@@ -203,7 +203,7 @@ def outside_sim() -> Iterator[Any]:
         yield sim
 
 
-def test_lifecycle_rerun_interrupt_close_restart(kernel: Kernel, outside_sim: Any, request: pytest.FixtureRequest) -> None:
+def test_lifecycle_rerun_interrupt_close_restart(kernel: Kernel, outside_sim: Any) -> None:
     sim = outside_sim
     connect = (
         "import batch_widget as bw\n"

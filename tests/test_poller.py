@@ -82,7 +82,7 @@ async def test_async_iterator_yields_until_the_end(client: BatchClient, sim: Sim
 
 async def test_transient_errors_are_retried_and_shown(client: BatchClient, sim: Simulator) -> None:
     batch_id = await create(client, 20)
-    poller, slept = make_poller(client, sim, batch_id)
+    poller, _slept = make_poller(client, sim, batch_id)
     updates: list[PollUpdate] = []
     poller.add_listener(updates.append)
     sim.add_fault(Fault(kind="status", endpoint="get", status=503, times=5, after=2))

@@ -496,10 +496,7 @@ def _apply_patches(resp: _Response, endpoint: str, patches: Iterable[Mapping[str
     if resp.status >= 400 or not isinstance(resp.json, dict):
         return
     targets: list[dict[str, Any]]
-    if endpoint == "list":
-        targets = [d for d in resp.json.get("data", []) if isinstance(d, dict)]
-    else:
-        targets = [resp.json]
+    targets = [d for d in resp.json.get("data", []) if isinstance(d, dict)] if endpoint == "list" else [resp.json]
     for t in targets:
         for p in patches:
             t.update(p)
