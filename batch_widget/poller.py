@@ -87,7 +87,7 @@ class Schedule:
         base = self.age_fraction * age
         if changed:
             interval = base
-        else:
+        else:  # back off while nothing changes, but never past idle_fraction of the age
             interval = min(max(base, previous * self.idle_growth), max(base, self.idle_fraction * age))
         interval = self._clamp(interval)
         near_end = batch.status in (BatchStatus.CANCELING,) or (
@@ -339,7 +339,7 @@ class BatchPoller:
 
             try:
                 result["batch"] = asyncio.run(run())
-            except BaseException as exc:  # noqa: BLE001 - handed back to the caller's thread
+            except BaseException as exc:
                 result["error"] = exc
 
         thread = threading.Thread(target=worker, name=f"batch_widget wait {self.batch_id}")
@@ -360,7 +360,7 @@ class BatchPoller:
         if self._sleep is not None:
             sleeper = asyncio.ensure_future(self._sleep(seconds))
             waker = asyncio.ensure_future(self._wake.wait())
-            done, pending = await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            _done, pending = await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
             for task in pending:
                 task.cancel()
             return

@@ -234,7 +234,7 @@ class BatchWidget(anywidget.AnyWidget):
     def finalize(self, *, force: bool = False) -> None:
         """Replace every display of this widget with the static final summary (idempotent
         unless ``force``)."""
-        if (self._finalized and not force) or not self._handles and not self._poller.finished:
+        if (self._finalized and not force) or (not self._handles and not self._poller.finished):
             return
         bundle = self._static_bundle()
         for handle in self._handles:
