@@ -126,17 +126,23 @@ async def test_fatal_errors_end_the_watch(
 
 
 async def test_deleted_while_watched(client: BatchClient, sim: Simulator) -> None:
+    """A real deletion (cancel, let it end, delete) between two polls: the next poll's 404 ends the watch."""
     batch_id = await create(client, 30)
-    poller, _ = make_poller(client, sim, batch_id)
+    poller = BatchPoller(client, batch_id, schedule=Schedule(min_interval=30, max_interval=60))
     poller.start()
-    await asyncio.sleep(0.05)
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if poller.polls:
+            break
+    assert poller.update.state == "watching"
     await client.cancel(batch_id)
     sim.clock.advance(2 * HOUR)
     await client.delete(batch_id)
-    with pytest.raises((NotFoundError, asyncio.TimeoutError)):
-        await asyncio.wait_for(poller.wait(), 5)
-    # either it saw the canceled state first (done) or the 404 (error): never a crash
-    assert poller.update.state in ("done", "error")
+    poller.refresh()
+    with pytest.raises(NotFoundError):
+        await asyncio.wait_for(poller.wait(), 10)
+    assert poller.update.state == "error" and poller.update.error.startswith("Batch not found")
+    assert poller.update.batch is not None and poller.update.batch.total_items == 30  # the last snapshot is kept
 
 
 async def test_shared_poller_and_release(client: BatchClient, sim: Simulator) -> None:
