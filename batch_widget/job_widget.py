@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets
 
+from . import summary as S
 from .errors import BatchWidgetError
 from .poller import _describe
-from .widget import COLOURS
 
 if TYPE_CHECKING:
     from .jobs import Job, JobSnapshot
@@ -32,7 +32,6 @@ log = logging.getLogger("batch_widget.job_widget")
 
 _STATIC = Path(__file__).parent / "static"
 STATES = ("ready", "failed", "canceled", "processing", "queued", "waiting")
-_COLOURS = {**COLOURS, "waiting": "#9ca3af"}
 
 
 class JobWidget(anywidget.AnyWidget):  # type: ignore[misc,unused-ignore]
@@ -176,24 +175,19 @@ class JobWidget(anywidget.AnyWidget):  # type: ignore[misc,unused-ignore]
 # -- static summary (inline styles only, escaped) ----------------------------------------------
 
 
-def _outcome(counts: dict[str, int]) -> str:
-    parts = [f"{counts.get(k, 0)} {k}" for k in ("ready", "failed", "canceled") if counts.get(k, 0)]
-    return ", ".join(parts) or "no items finished"
-
-
 def summary_text(snap: JobSnapshot, *, live: bool = False) -> str:
     """One line: job state, outcome counts, rows and batches."""
     n = len(snap.batches)
     made = sum(1 for b in snap.batches if b.get("batch_id"))
     c = snap.counts
     if snap.finished:
-        text = f"Job {snap.state}: {_outcome(c)} of {snap.total} rows in {made} batches"
+        text = f"Job {snap.state}: {S.outcome(c)} of {S.num(snap.total)} rows in {made} batches"
     else:
         done = c.get("ready", 0) + c.get("failed", 0) + c.get("canceled", 0)
         text = (
-            f"Job {snap.state}: {done} of {snap.total} rows done ({_outcome(c)}; "
-            f"{c.get('processing', 0)} processing, {c.get('queued', 0)} queued, "
-            f"{c.get('waiting', 0)} waiting); {made} of {n} batches submitted"
+            f"Job {snap.state}: {S.num(done)} of {S.num(snap.total)} rows done ({S.outcome(c)}; "
+            f"{S.num(c.get('processing', 0))} processing, {S.num(c.get('queued', 0))} queued, "
+            f"{S.num(c.get('waiting', 0))} waiting); {made} of {n} batches submitted"
         )
         if snap.message:
             text += f"; {snap.message}"
@@ -210,65 +204,53 @@ def summary_html(snap: JobSnapshot, *, live: bool = False) -> str:
     """Self-contained HTML of the job (inline styles, no script, every string escaped)."""
     esc = html.escape
     c = snap.counts
-    font = "font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:13px;"
-    box = f"{font}max-width:640px;border:1px solid #ccc;border-radius:6px;padding:8px 10px;"
-    scale = max(snap.total, sum(c.get(k, 0) for k in STATES), 1)
-    segments = "".join(
-        f'<div title="{name}: {c.get(name, 0)}" style="width:{100 * c.get(name, 0) / scale:.3f}%;'
-        f'background:{_COLOURS[name]};height:100%"></div>'
-        for name in STATES
-        if c.get(name, 0)
-    )
-    legend = " ".join(
-        f'<span style="margin-right:10px;white-space:nowrap"><span style="display:inline-block;width:9px;'
-        f'height:9px;border-radius:2px;background:{_COLOURS[name]};margin-right:4px"></span>'
-        f"{name} {c.get(name, 0)}</span>"
-        for name in STATES
-    )
+    states = STATES
+    td = "padding:1px 10px 1px 0;text-align:left;vertical-align:top"  # Lab right-aligns cells otherwise
     rows = []
     for b in snap.batches:
-        counts = f"{b['ready']} ready, {b['failed']} failed, {b['canceled']} canceled of {b['total']}"
+        counts = (
+            f"{S.num(b['ready'])} ready, {S.num(b['failed'])} failed, {S.num(b['canceled'])} canceled "
+            f"of {S.num(b['total'])}"
+        )
         if b.get("status") in ("waiting", "creating"):
-            counts = f"{b['total']} rows not yet submitted"
-        extra = (
-            f" (retry of {', '.join(str(x) for x in b.get('resubmit_of') or [])})"
-            if b.get("resubmit_of")
-            else ""
-        )
+            counts = f"{S.num(b['total'])} rows not yet submitted"
+        retry_of = b.get("resubmit_of") or []
+        extra = f" (retry of {', '.join(str(x) for x in retry_of)})" if retry_of else ""
         rows.append(
-            f'<tr><td style="padding:1px 8px 1px 0">#{b["chunk"]}{esc(extra)}</td>'
-            f'<td style="padding:1px 8px 1px 0;font-family:monospace">'
-            f"{esc(str(b.get('batch_id') or '-'))}</td>"
-            f'<td style="padding:1px 8px 1px 0;font-weight:600">{esc(str(b.get("status") or ""))}</td>'
-            f'<td style="padding:1px 0">{esc(counts)}</td></tr>'
+            f'<tr><td style="{td}">#{b["chunk"]}{esc(extra)}</td>'
+            f'<td style="{td};font-family:monospace">{esc(str(b.get("batch_id") or "-"))}</td>'
+            f'<td style="{td};font-weight:600">{esc(str(b.get("status") or ""))}</td>'
+            f'<td style="{td}">{esc(counts)}</td></tr>'
         )
-    headline = (
-        f"{esc(snap.state)}: {esc(_outcome(c))} of {snap.total} rows"
-        if snap.finished
-        else f"{c.get('ready', 0) + c.get('failed', 0) + c.get('canceled', 0)} of {snap.total} rows done"
-    )
-    pill = {"done": _COLOURS["ready"], "attention": _COLOURS["failed"], "error": _COLOURS["failed"],
-            "canceled": _COLOURS["canceled"]}.get(snap.state, _COLOURS["processing"])  # fmt: skip
+    done = c.get("ready", 0) + c.get("failed", 0) + c.get("canceled", 0)
+    if snap.finished:
+        headline = f"{snap.state}: {S.outcome(c)} of {S.num(snap.total)} rows"
+    else:
+        headline = f"{S.num(done)} of {S.num(snap.total)} rows done"
+    colour = {"done": S.COLOURS["ready"], "attention": S.COLOURS["failed"], "error": S.COLOURS["failed"],
+              "canceled": S.COLOURS["canceled"]}.get(snap.state, S.COLOURS["processing"])  # fmt: skip
     note = ""
     if snap.message:
         note += f'<div style="margin-top:4px">{esc(snap.message)}</div>'
     if snap.error:
-        note += f'<div style="color:#c62828;margin-top:4px">{esc(snap.error)}</div>'
+        note += (
+            f'<div style="margin-top:4px;border-left:3px solid {S.COLOURS["failed"]};padding-left:6px">'
+            f"{esc(snap.error)}</div>"
+        )
     if live:
         note += (
             '<div style="opacity:.75;margin-top:4px">Live view needs the running kernel; run '
             "<code>job</code> in a new cell to show the final summary.</div>"
         )
+    scale = max(snap.total, sum(c.get(k, 0) for k in states))
     return (
-        f'<div class="bw-static bw-job-static" style="{box}">'
+        f'<div class="bw-static bw-job-static" style="{S.BOX}">'
         f'<div style="display:flex;gap:8px;align-items:center;margin-bottom:6px">'
-        f'<span style="background:{pill};color:#fff;border-radius:9px;padding:1px 8px;font-weight:600">'
-        f"{esc(snap.state)}</span><span>Job: {snap.total} rows in {len(snap.batches)} batches</span>"
+        f"{S.pill(snap.state, colour)}<span>Job: {S.num(snap.total)} rows in {len(snap.batches)} batches</span>"
         f'<span style="opacity:.75">{esc(snap.manifest)}</span></div>'
-        f'<div role="img" aria-label="{esc(headline)}" style="display:flex;height:12px;'
-        f'background:#eee;border-radius:3px;overflow:hidden">{segments}</div>'
-        f'<div style="margin-top:6px;font-weight:600">{headline}</div>'
-        f'<div style="margin-top:4px;opacity:.85">{legend}</div>'
+        f"{S.bar(c, states, scale, headline)}"
+        f'<div style="margin-top:6px;font-weight:600">{esc(headline)}</div>'
+        f'<div style="margin-top:4px;opacity:.85">{S.legend(c, states)}</div>'
         f'<table style="margin-top:6px;border-collapse:collapse;font-size:12px">{"".join(rows)}</table>'
         f"{note}</div>"
     )

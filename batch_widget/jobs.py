@@ -46,11 +46,11 @@ import os
 import re
 import threading
 import warnings
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import pandas as pd
 
@@ -99,6 +99,7 @@ _CUSTOM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _EXAMPLES = 5
 
 Uncertain = Literal["ask", "resubmit", "skip", "raise"]
+_T = TypeVar("_T")
 ChunkState = Literal["planned", "creating", "created", "uncertain", "create_failed", "skipped"]
 _SETTLED_STATES = ("uncertain", "create_failed", "skipped")
 
@@ -602,6 +603,48 @@ def _job_key(path: Path) -> str:
     return str(path.resolve())
 
 
+def _live_job(path: Path, client: BatchClient) -> Job | None:
+    """The job this process already runs from ``path`` with a client of the same base URL."""
+    with _JOBS_LOCK:
+        job = _JOBS.get(_job_key(path))
+    return job if job is not None and job.client.base_url == client.base_url else None
+
+
+def _register_job(path: Path, job: Job) -> Job:
+    with _JOBS_LOCK:
+        _JOBS[_job_key(path)] = job
+    return job
+
+
+def _client_or_default(client: BatchClient | None) -> BatchClient:
+    """``client``, or the process-wide one from ``TWELVELABS_API_KEY``."""
+    if client is not None:
+        return client
+    from .widget import default_client
+
+    return default_client()
+
+
+def _run_in_thread(make: Callable[[], Coroutine[Any, Any, _T]], name: str) -> _T:
+    """Run ``make()`` on a private event loop in a worker thread (so it works even under a running
+    loop), block the calling thread until it ends, and return its result or raise its error."""
+    result: dict[str, Any] = {}
+
+    def worker() -> None:
+        try:
+            result["value"] = asyncio.run(make())
+        except BaseException as exc:
+            result["error"] = exc
+
+    thread = threading.Thread(target=worker, name=name)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    value: _T = result["value"]
+    return value
+
+
 class Job:
     """Many batches watched as one: created by :func:`submit` or :func:`resume_job`.
 
@@ -742,28 +785,16 @@ class Job:
                 "use `await job.wait()` in a notebook.",
                 stacklevel=2,
             )
-        result: dict[str, Any] = {}
 
-        def worker() -> None:
-            async def run() -> JobSnapshot:
-                async with self.client.clone() as client:
-                    job = Job(client, Manifest.load(self.path), max_active=self.max_active,
-                              on_uncertain=self.on_uncertain, slot_poll=self.slot_poll,
-                              schedule=self._poll_kwargs.get("schedule"))  # fmt: skip
-                    return await job.wait()
+        async def run() -> JobSnapshot:
+            async with self.client.clone() as client:
+                job = Job(client, Manifest.load(self.path), max_active=self.max_active,
+                          on_uncertain=self.on_uncertain, slot_poll=self.slot_poll,
+                          schedule=self._poll_kwargs.get("schedule"))  # fmt: skip
+                return await job.wait()
 
-            try:
-                result["snap"] = asyncio.run(run())
-            except BaseException as exc:
-                result["error"] = exc
-
-        thread = threading.Thread(target=worker, name="batch_widget job wait")
-        thread.start()
-        thread.join()
-        if "error" in result:
-            raise result["error"]
+        snap = _run_in_thread(run, "batch_widget job wait")
         self.manifest = Manifest.load(self.path)
-        snap: JobSnapshot = result["snap"]
         return snap
 
     async def cancel(self) -> list[Batch]:
@@ -1485,24 +1516,17 @@ def submit(
         start_column=start_column, end_column=end_column, duration_column=duration_column,
         analysis_mode=analysis_mode, defaults=defaults, model_name=model_name,
     )  # fmt: skip
-    if client is None:
-        from .widget import default_client
-
-        client = default_client()
+    client = _client_or_default(client)
     path = Path(manifest)
-    key_ = _job_key(path)
-    with _JOBS_LOCK:
-        job = _JOBS.get(key_)
-    if job is None or job.client.base_url != client.base_url:
+    job = _live_job(path, client)
+    if job is None:
         loaded = Manifest.load(path) if path.exists() else None
         if loaded is None:
             loaded = Manifest(path, {"settings": prepared.settings, "base_url": client.base_url})
-        job = Job(
+        job = _register_job(path, Job(
             client, loaded, max_active=max_active, on_uncertain=on_uncertain, schedule=schedule,
             slot_poll=slot_poll, clock=clock, wall=wall, sleep=sleep,
-        )  # fmt: skip
-        with _JOBS_LOCK:
-            _JOBS[key_] = job
+        ))  # fmt: skip
     else:
         job.max_active, job.on_uncertain, job.slot_poll = max_active, on_uncertain, slot_poll
     job._chunk_size, job._max_hours = chunk_size, max_content_hours
@@ -1563,13 +1587,9 @@ def resume_job(
     every batch is watched again. In the same process this returns the live job itself.
     """
     path = Path(manifest)
-    with _JOBS_LOCK:
-        job = _JOBS.get(_job_key(path))
-    if client is None:
-        from .widget import default_client
-
-        client = default_client()
-    if job is None or job.client.base_url != client.base_url:
+    client = _client_or_default(client)
+    job = _live_job(path, client)
+    if job is None:
         try:
             loaded = Manifest.load(path)
         except FileNotFoundError:
@@ -1580,12 +1600,10 @@ def resume_job(
                 f"the client talks to {client.base_url}",
                 stacklevel=2,
             )
-        job = Job(
+        job = _register_job(path, Job(
             client, loaded, max_active=max_active, on_uncertain=on_uncertain, schedule=schedule,
             slot_poll=slot_poll, clock=clock, wall=wall, sleep=sleep,
-        )  # fmt: skip
-        with _JOBS_LOCK:
-            _JOBS[_job_key(path)] = job
+        ))  # fmt: skip
     job.start()
     return job
 
@@ -1617,22 +1635,12 @@ async def list_batches(
 
     Any ``batch_id`` can be watched again with ``bw.watch(batch_id)``.
     """
-    if client is None:
-        from .widget import default_client
-
-        client = default_client()
+    client = _client_or_default(client)
     if isinstance(status, str) and "," in status:
         status = [s.strip() for s in status.split(",")]
     records: list[dict[str, Any]] = []
     async for batch in client.list(status=status, analysis_mode=analysis_mode):
-        records.append({
-            "batch_id": batch.batch_id, "status": batch.status.value, "analysis_mode": batch.analysis_mode,
-            "model_name": batch.model_name, "total_items": batch.total_items,
-            "queued_items": batch.queued_items, "processing_items": batch.processing_items,
-            "ready_items": batch.ready_items, "failed_items": batch.failed_items,
-            "canceled_items": batch.canceled_items, "created_at": batch.created_at,
-            "expires_at": batch.expires_at, "ended_at": batch.ended_at,
-        })  # fmt: skip
+        records.append({name: getattr(batch, name) for name in _LIST_COLUMNS} | {"status": batch.status.value})
         if limit is not None and len(records) >= limit:
             break
     frame: pd.DataFrame = pd.DataFrame.from_records(records, columns=list(_LIST_COLUMNS))
@@ -1645,26 +1653,10 @@ async def list_batches(
 
 def list_batches_blocking(client: BatchClient | None = None, **kwargs: Any) -> pd.DataFrame:
     """Blocking twin of :func:`list_batches` for scripts: blocks the calling thread while it pages."""
-    if client is None:
-        from .widget import default_client
+    client = _client_or_default(client)
 
-        client = default_client()
-    result: dict[str, Any] = {}
+    async def run() -> pd.DataFrame:
+        async with client.clone() as own:
+            return await list_batches(own, **kwargs)
 
-    def worker() -> None:
-        async def run() -> pd.DataFrame:
-            async with client.clone() as own:
-                return await list_batches(own, **kwargs)
-
-        try:
-            result["frame"] = asyncio.run(run())
-        except BaseException as exc:
-            result["error"] = exc
-
-    thread = threading.Thread(target=worker, name="batch_widget list")
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise result["error"]
-    frame: pd.DataFrame = result["frame"]
-    return frame
+    return _run_in_thread(run, "batch_widget list")

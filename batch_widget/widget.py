@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets
 
+from . import summary as S
 from .client import BatchClient
 from .errors import BatchWidgetError, ResultLineError
 from .models import Batch, CreatedItem
@@ -36,15 +37,7 @@ log = logging.getLogger("batch_widget.widget")
 
 _STATIC = Path(__file__).parent / "static"
 
-# The same palette as js/widget.css (light theme), for the static summary.
-COLOURS = {
-    "ready": "#2e7d32",
-    "failed": "#c62828",
-    "canceled": "#b45309",
-    "processing": "#1565c0",
-    "queued": "#6b7280",
-}
-STATES = ("ready", "failed", "canceled", "processing", "queued")
+
 
 _default_client: BatchClient | None = None
 
@@ -371,16 +364,6 @@ def watch(
 # -- static summary (text/plain and text/html with inline styles only) -------------------------
 
 
-def _outcome(batch: Batch) -> str:
-    parts = [
-        f"{n} {name}"
-        for name, n in (("ready", batch.ready_items), ("failed", batch.failed_items),
-                        ("canceled", batch.canceled_items))
-        if n
-    ]  # fmt: skip
-    return ", ".join(parts) or "no items finished"
-
-
 def summary_text(update: PollUpdate, *, live: bool = False) -> str:
     """One line for text-only front ends: status, outcome counts and total."""
     batch = update.batch
@@ -390,11 +373,12 @@ def summary_text(update: PollUpdate, *, live: bool = False) -> str:
         text += f" ({update.error})" if update.error else ""
         return text + (live_note if live else "")
     if batch.is_terminal:
-        text = f"Batch {batch.batch_id} {batch.status.value}: {_outcome(batch)} of {batch.total_items}"
+        text = f"Batch {batch.batch_id} {batch.status.value}: {S.outcome(batch.counts)} of {S.num(batch.total_items)}"
     else:
         text = (
-            f"Batch {batch.batch_id} {batch.status.value}: {batch.done_items} of {batch.total_items} done "
-            f"({_outcome(batch)}; {batch.processing_items} processing, {batch.queued_items} queued)"
+            f"Batch {batch.batch_id} {batch.status.value}: {S.num(batch.done_items)} of {S.num(batch.total_items)} "
+            f"done ({S.outcome(batch.counts)}; {S.num(batch.processing_items)} processing, "
+            f"{S.num(batch.queued_items)} queued)"
         )
         if live:
             text += live_note
@@ -407,63 +391,49 @@ def summary_html(update: PollUpdate, *, live: bool = False) -> str:
     """Self-contained HTML (inline styles, no script, server strings escaped) of the state."""
     esc = html.escape
     batch = update.batch
-    font = "font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:13px;"
-    box = f"{font}max-width:600px;border:1px solid #ccc;border-radius:6px;padding:8px 10px;"
     if batch is None:
-        return f'<div class="bw-static" style="{box}">{esc(summary_text(update, live=live))}</div>'
+        return f'<div class="bw-static" style="{S.BOX}">{esc(summary_text(update, live=live))}</div>'
     counts = batch.counts
-    scale = max(batch.total_items, sum(counts.values()), 1)
-    segments = "".join(
-        f'<div title="{name}: {counts[name]}" style="width:{100 * counts[name] / scale:.3f}%;'
-        f'background:{COLOURS[name]};height:100%"></div>'
-        for name in STATES
-        if counts[name]
-    )
-    legend = " ".join(
-        f'<span style="margin-right:10px;white-space:nowrap"><span style="display:inline-block;width:9px;'
-        f'height:9px;border-radius:2px;background:{COLOURS[name]};margin-right:4px"></span>'
-        f"{name} {counts[name]}</span>"
-        for name in STATES
-    )
     pill_style = ""
     if batch.is_terminal:
         # as the live view: canceled amber, expired or nothing ready red, partial success green
         # with a red end cap, so a completed batch with failures never looks like plain success
         if batch.status.value == "canceled":
-            pill = COLOURS["canceled"]
+            colour = S.COLOURS["canceled"]
         elif batch.status.value == "expired" or batch.ready_items == 0:
-            pill = COLOURS["failed"]
+            colour = S.COLOURS["failed"]
         else:
-            pill = COLOURS["ready"]
+            colour = S.COLOURS["ready"]
             if batch.ready_items < batch.total_items:
-                pill_style = f"box-shadow:inset -7px 0 0 {COLOURS['failed']};padding-right:13px;"
-        headline = f"{esc(batch.status.value)}: {esc(_outcome(batch))} of {batch.total_items}"
+                pill_style = f"box-shadow:inset -7px 0 0 {S.COLOURS['failed']};padding-right:13px;"
+        headline = f"{batch.status.value}: {S.outcome(counts)} of {S.num(batch.total_items)}"
     else:
-        pill = COLOURS["processing"]
-        headline = f"{batch.done_items} of {batch.total_items} done"
+        colour = S.COLOURS["processing"]
+        headline = f"{S.num(batch.done_items)} of {S.num(batch.total_items)} done"
     when = ""
     if batch.ended_at is not None:
-        when = f" · ended {esc(_iso(batch.ended_at))}"
+        when = f" · ended {_iso(batch.ended_at)}"
     elif batch.created_at is not None:
-        when = f" · created {esc(_iso(batch.created_at))}"
+        when = f" · created {_iso(batch.created_at)}"
     note = ""
+    if update.error:
+        note += (
+            f'<div style="margin-top:4px;border-left:3px solid {S.COLOURS["failed"]};padding-left:6px">'
+            f"{esc(update.error)}</div>"
+        )
     if live:
-        note = (
+        note += (
             '<div style="opacity:.75;margin-top:4px">Live view needs the running kernel; '
             "run <code>w</code> in a new cell to show the final summary.</div>"
         )
-    error = ""
-    if update.error:
-        error = f'<div style="color:#c62828;margin-top:4px">{esc(update.error)}</div>'
+    scale = max(batch.total_items, sum(counts.values()))
     return (
-        f'<div class="bw-static" style="{box}">'
+        f'<div class="bw-static" style="{S.BOX}">'
         f'<div style="display:flex;gap:8px;align-items:center;margin-bottom:6px">'
-        f'<span style="background:{pill};color:#fff;border-radius:9px;padding:1px 8px;font-weight:600;{pill_style}">'
-        f"{esc(batch.status.value)}</span>"
+        f"{S.pill(batch.status.value, colour, pill_style)}"
         f'<span style="font-family:monospace">{esc(batch.batch_id)}</span>'
-        f'<span style="opacity:.75">{esc(batch.analysis_mode or "")}{when}</span></div>'
-        f'<div role="img" aria-label="{esc(headline)}" style="display:flex;height:12px;'
-        f'background:#eee;border-radius:3px;overflow:hidden">{segments}</div>'
-        f'<div style="margin-top:6px;font-weight:600">{headline}</div>'
-        f'<div style="margin-top:4px;opacity:.85">{legend}</div>{error}{note}</div>'
+        f'<span style="opacity:.75">{esc((batch.analysis_mode or "") + when)}</span></div>'
+        f"{S.bar(counts, S.STATES, scale, headline)}"
+        f'<div style="margin-top:6px;font-weight:600">{esc(headline)}</div>'
+        f'<div style="margin-top:4px;opacity:.85">{S.legend(counts, S.STATES)}</div>{note}</div>'
     )

@@ -83,31 +83,6 @@ export const show = (e: HTMLElement | SVGElement, on: boolean) => {
   else if (!e.hasAttribute("hidden")) e.setAttribute("hidden", "");
 };
 
-/** The header's buttons: Refresh, Cancel, and the (hidden) confirm pair. Each entry is
- * [text, aria-label]. */
-export function actionButtons(
-  head: Element,
-  labels: Record<"refresh" | "cancel" | "yes" | "no", readonly [string, string]>,
-) {
-  const actions = h("div", "bw-actions", head);
-  const refreshBtn = h("button", "bw-btn bw-refresh", actions, labels.refresh[0]);
-  const cancelBtn = h("button", "bw-btn bw-cancel", actions, labels.cancel[0]);
-  const confirmBox = h("span", "bw-confirm", actions);
-  const yesBtn = h("button", "bw-btn bw-confirm-yes", confirmBox, labels.yes[0]);
-  const noBtn = h("button", "bw-btn bw-confirm-no", confirmBox, labels.no[0]);
-  for (const [b, [, label]] of [
-    [refreshBtn, labels.refresh],
-    [cancelBtn, labels.cancel],
-    [yesBtn, labels.yes],
-    [noBtn, labels.no],
-  ] as const) {
-    b.type = "button";
-    b.setAttribute("aria-label", label);
-  }
-  confirmBox.hidden = true;
-  return { actions, refreshBtn, cancelBtn, confirmBox, yesBtn, noBtn };
-}
-
 /** The stacked progress bar (one segment per state) and its legend (swatch, count, label). */
 export function stackedBar<S extends string>(
   root: Element,
@@ -142,7 +117,7 @@ export function stackedBar<S extends string>(
       counts[s].parentElement!.classList.toggle("bw-zero", c[s] === 0);
     }
   };
-  return { bar, legend, segs, counts, draw };
+  return { bar, draw };
 }
 
 /** Add DOM listeners and a `change:<trait>` listener per trait; returns the undo. */
@@ -166,64 +141,97 @@ const CONFIRM_MS = 5000; // the confirm step reverts on its own after this
 const CONFIRM_GUARD_MS = 350; // a double-click on "Cancel" must not confirm
 const SENT_MS = 10000; // "Canceling…" waits this long for the kernel to accept
 
+/** [text, aria-label] of each header button. */
+type Label = readonly [string, string];
+
+const button = (parent: Element, cls: string, [text, aria]: Label) => {
+  const b = h("button", `bw-btn ${cls}`, parent, text);
+  b.type = "button";
+  b.setAttribute("aria-label", aria);
+  return b;
+};
+
 /**
- * The cancel button's state machine: Cancel opens a confirm step (which reverts after
- * CONFIRM_MS, on "Keep running" and on Escape); confirming sends `message` once and shows the
- * button as sent for SENT_MS or until the kernel reports the cancel. `redraw` draws the buttons
- * from `confirming` / `sent`; it calls `close(false)` when cancelling is no longer possible.
+ * The header's buttons (Refresh, Cancel, and the confirm pair) and the cancel state machine:
+ * Cancel opens a confirm step (which reverts after CONFIRM_MS, on "Keep running" and on Escape;
+ * the focus stays on the safe choice); confirming (not within CONFIRM_GUARD_MS: a double click)
+ * calls `send` once and shows "Canceling…" for SENT_MS or until `canCancel` turns false.
+ * The view wires up `listeners` (with its own Refresh handler) and calls `draw` on every update.
  */
-export function cancelFlow(o: {
-  cancelBtn: HTMLButtonElement;
-  confirmBox: HTMLElement;
-  noBtn: HTMLButtonElement;
-  canCancel: () => boolean;
-  send: () => void;
-  redraw: () => void;
-}) {
+export function actionButtons(
+  root: HTMLElement,
+  head: Element,
+  labels: { refresh: Label; cancel: Label; yes: Label; no: Label },
+  canCancel: () => boolean,
+  send: () => void,
+) {
+  const actions = h("div", "bw-actions", head);
+  const refreshBtn = button(actions, "bw-refresh", labels.refresh);
+  const cancelBtn = button(actions, "bw-cancel", labels.cancel);
+  const confirmBox = h("span", "bw-confirm", actions);
+  const yesBtn = button(confirmBox, "bw-confirm-yes", labels.yes);
+  const noBtn = button(confirmBox, "bw-confirm-no", labels.no);
+  confirmBox.hidden = true;
+
+  let confirming = false;
+  let sent = false;
   let openedAt = 0;
   let confirmTimer: ReturnType<typeof setTimeout> | undefined;
   let sentTimer: ReturnType<typeof setTimeout> | undefined;
-  const flow = {
-    confirming: false,
-    sent: false,
-    open() {
-      if (!o.canCancel() || flow.sent) return;
-      const hadFocus = document.activeElement === o.cancelBtn;
-      flow.confirming = true;
-      openedAt = Date.now();
-      clearTimeout(confirmTimer);
-      confirmTimer = setTimeout(() => flow.close(), CONFIRM_MS);
-      o.redraw();
-      if (hadFocus) o.noBtn.focus(); // the safe choice keeps the focus
-    },
-    close(redraw = true) {
-      const hadFocus = o.confirmBox.contains(document.activeElement);
-      flow.confirming = false;
-      clearTimeout(confirmTimer);
-      confirmTimer = undefined;
-      if (!redraw) return;
-      o.redraw();
-      if (hadFocus && !o.cancelBtn.hidden) o.cancelBtn.focus();
-    },
-    confirm() {
-      if (!flow.confirming || Date.now() - openedAt < CONFIRM_GUARD_MS) return;
-      o.send();
-      flow.sent = true;
-      clearTimeout(sentTimer);
-      sentTimer = setTimeout(() => {
-        flow.sent = false;
-        sentTimer = undefined;
-        o.redraw();
-      }, SENT_MS);
-      flow.close();
-    },
-    onKey(ev: KeyboardEvent) {
-      if (ev.key === "Escape" && flow.confirming) flow.close();
-    },
+
+  function draw() {
+    const ok = canCancel();
+    if (!ok && confirming) close(false);
+    show(cancelBtn, ok && !confirming);
+    cancelBtn.disabled = sent;
+    setText(cancelBtn, sent ? "Canceling…" : labels.cancel[0]);
+    show(confirmBox, ok && confirming);
+    root.dataset.confirming = String(confirming);
+  }
+  function open() {
+    if (!canCancel() || sent) return;
+    const hadFocus = document.activeElement === cancelBtn;
+    confirming = true;
+    openedAt = Date.now();
+    clearTimeout(confirmTimer);
+    confirmTimer = setTimeout(() => close(), CONFIRM_MS);
+    draw();
+    if (hadFocus) noBtn.focus(); // the safe choice keeps the focus
+  }
+  function close(redraw = true) {
+    const hadFocus = confirmBox.contains(document.activeElement);
+    confirming = false;
+    clearTimeout(confirmTimer);
+    confirmTimer = undefined;
+    if (!redraw) return;
+    draw();
+    if (hadFocus && !cancelBtn.hidden) cancelBtn.focus();
+  }
+  function confirm() {
+    if (!confirming || Date.now() - openedAt < CONFIRM_GUARD_MS) return;
+    send();
+    sent = true;
+    clearTimeout(sentTimer);
+    sentTimer = setTimeout(() => {
+      sent = false;
+      sentTimer = undefined;
+      draw();
+    }, SENT_MS);
+    close();
+  }
+  const listeners: [EventTarget, string, EventListener][] = [
+    [cancelBtn, "click", open],
+    [yesBtn, "click", confirm],
+    [noBtn, "click", () => close()],
+    [root, "keydown", ((ev: KeyboardEvent) => ev.key === "Escape" && confirming && close()) as EventListener],
+  ];
+  return {
+    refreshBtn,
+    draw,
+    listeners,
     dispose() {
       clearTimeout(confirmTimer);
       clearTimeout(sentTimer);
     },
   };
-  return flow;
 }

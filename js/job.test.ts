@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import job, { eta, parseRow, thousands, tone, TRAITS } from "./job";
+import { fakeModel, mountView, unmountAll } from "./fake-model";
 
 type Traits = Record<(typeof TRAITS)[number], unknown>;
 
@@ -23,49 +24,8 @@ const DEFAULTS: Traits = {
   updated_at: "",
 };
 
-function fakeModel(init: Partial<Traits> = {}) {
-  const state: Record<string, unknown> = { ...DEFAULTS, ...init };
-  const listeners = new Map<string, Set<() => void>>();
-  const model = {
-    get: (k: string) => state[k],
-    set(k: string, v: unknown) {
-      if (Object.is(state[k], v)) return;
-      state[k] = v;
-      for (const cb of [...(listeners.get(`change:${k}`) ?? [])]) cb();
-    },
-    on(ev: string, cb: () => void) {
-      if (!listeners.has(ev)) listeners.set(ev, new Set());
-      listeners.get(ev)!.add(cb);
-    },
-    off(ev?: string | null, cb?: (() => void) | null) {
-      if (!ev) listeners.clear();
-      else if (!cb) listeners.delete(ev);
-      else listeners.get(ev)?.delete(cb);
-    },
-    send: vi.fn(),
-    update(patch: Partial<Traits>) {
-      for (const [k, v] of Object.entries(patch)) model.set(k, v);
-    },
-    listenerCount: () => [...listeners.values()].reduce((n, s) => n + s.size, 0),
-  };
-  return model;
-}
-
-let cleanups: (() => void)[] = [];
-
-function mount(init: Partial<Traits> = {}) {
-  const model = fakeModel(init);
-  const el = document.createElement("div");
-  document.body.appendChild(el);
-  const dispose = job.render({ model, el });
-  cleanups.push(() => {
-    dispose();
-    el.remove();
-  });
-  const q = <T extends Element = HTMLElement>(sel: string) => el.querySelector<T>(sel)!;
-  const qa = (sel: string) => [...el.querySelectorAll<HTMLElement>(sel)];
-  return { model, el, root: q(".bw-root"), q, qa, dispose };
-}
+const newModel = (init: Partial<Traits> = {}) => fakeModel(DEFAULTS, init);
+const mount = (init: Partial<Traits> = {}) => mountView(job, newModel(init));
 
 const batch = (chunk: number, extra: Record<string, unknown> = {}) => ({
   chunk, attempt: 1, batch_id: `${chunk}`.padStart(24, "a"), state: "created", status: "processing",
@@ -96,8 +56,7 @@ beforeEach(() => {
   vi.setSystemTime(Date.parse("2026-11-28T10:00:00Z"));
 });
 afterEach(() => {
-  for (const c of cleanups) c();
-  cleanups = [];
+  unmountAll();
   vi.useRealTimers();
 });
 
@@ -229,7 +188,6 @@ describe("life cycle and helpers", () => {
     dispose();
     expect(model.listenerCount()).toBe(0);
     expect(el.querySelector(".bw-root")).toBeNull();
-    cleanups = [];
   });
 
   it("formats numbers", () => {
@@ -237,5 +195,6 @@ describe("life cycle and helpers", () => {
     expect(thousands(1234567)).toBe("1,234,567");
     expect(eta(30)).toBe("<1 min left");
     expect(eta(3700)).toBe("~1 h 2 min left");
+    expect(eta(3 * 86400 + 600)).toBe("~72 h 10 min left"); // hours, no days, in the job view
   });
 });

@@ -6,17 +6,12 @@
  * Server strings are only ever written with textContent / setAttribute.
  */
 
-export interface Model {
-  get(name: string): unknown;
-  on(event: string, cb: () => void): void;
-  off(event?: string | null, cb?: (() => void) | null): void;
-  send(content: unknown, callbacks?: unknown, buffers?: unknown): void;
-}
+import {
+  actionButtons, count, duration as durationIn, eta as etaIn, h, listen, optNum,
+  setText, show, stackedBar, str, type RenderProps,
+} from "./common";
 
-export interface RenderProps {
-  model: Model;
-  el: HTMLElement;
-}
+export type { Model, RenderProps } from "./common";
 
 export const TRAITS = [
   "state", "message", "total", "ready", "failed", "canceled", "processing", "queued",
@@ -29,31 +24,10 @@ export const STATES = ["ready", "failed", "canceled", "processing", "queued", "w
 type State = (typeof STATES)[number];
 
 const FINISHED = new Set(["done", "attention", "error", "canceled"]);
-const CONFIRM_MS = 5000;
-const CONFIRM_GUARD_MS = 350;
-const SENT_MS = 10000;
 
-const count = (v: unknown): number => {
-  const n = typeof v === "number" ? v : Number(v);
-  return Number.isFinite(n) && n > 0 ? Math.floor(n) : 0;
-};
-const optNum = (v: unknown): number | null =>
-  typeof v === "number" && Number.isFinite(v) ? v : null;
-const str = (v: unknown): string => (typeof v === "string" ? v : v == null ? "" : String(v));
-
-/** "45 s", "12 min", "3 h 5 min". */
-export function duration(seconds: number): string {
-  const s = Math.max(0, Math.floor(seconds));
-  if (s < 60) return `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min`;
-  const h = Math.floor(m / 60);
-  return m % 60 ? `${h} h ${m % 60} min` : `${h} h`;
-}
-
-export function eta(seconds: number): string {
-  return seconds < 60 ? "<1 min left" : `~${duration(Math.round(seconds / 60) * 60)} left`;
-}
+/** "45 s", "12 min", "3 h 5 min", "75 h" (no days in the job view). */
+export const duration = (seconds: number): string => durationIn(seconds, false);
+export const eta = (seconds: number): string => etaIn(seconds, false);
 
 /** 2500 → "2,500" (locale-independent, so tests and screenshots agree). */
 export function thousands(n: number): string {
@@ -124,26 +98,6 @@ export function tone(row: BatchRow): string {
   }
 }
 
-function h<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  cls: string,
-  parent?: Element,
-  text?: string,
-): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text) e.textContent = text;
-  if (parent) parent.appendChild(e);
-  return e;
-}
-const setText = (e: Element, s: string) => {
-  if (e.textContent !== s) e.textContent = s;
-};
-const show = (e: HTMLElement, on: boolean) => {
-  if (on) e.removeAttribute("hidden");
-  else if (!e.hasAttribute("hidden")) e.setAttribute("hidden", "");
-};
-
 function render({ model, el }: RenderProps): () => void {
   const root = h("div", "bw-root bw-job");
 
@@ -151,39 +105,20 @@ function render({ model, el }: RenderProps): () => void {
   const pill = h("span", "bw-pill", head);
   const title = h("span", "bw-job-title", head);
   const manifest = h("span", "bw-mode bw-job-manifest", head);
-  const actions = h("div", "bw-actions", head);
-  const refreshBtn = h("button", "bw-btn bw-refresh", actions, "Refresh");
-  const cancelBtn = h("button", "bw-btn bw-cancel", actions, "Cancel all");
-  const confirmBox = h("span", "bw-confirm", actions);
-  const yesBtn = h("button", "bw-btn bw-confirm-yes", confirmBox, "Cancel every batch?");
-  const noBtn = h("button", "bw-btn bw-confirm-no", confirmBox, "Keep running");
-  for (const [b, label] of [
-    [refreshBtn, "Refresh every batch now"],
-    [cancelBtn, "Cancel all batches of the job"],
-    [yesBtn, "Confirm: cancel every batch of the job"],
-    [noBtn, "Keep running"],
-  ] as const) {
-    b.type = "button";
-    b.setAttribute("aria-label", label);
-  }
-  confirmBox.hidden = true;
+  const buttons = actionButtons(
+    root,
+    head,
+    {
+      refresh: ["Refresh", "Refresh every batch now"],
+      cancel: ["Cancel all", "Cancel all batches of the job"],
+      yes: ["Cancel every batch?", "Confirm: cancel every batch of the job"],
+      no: ["Keep running", "Keep running"],
+    },
+    () => canCancel(),
+    () => model.send({ type: "cancel_all" }),
+  );
 
-  const bar = h("div", "bw-bar", root);
-  bar.setAttribute("role", "progressbar");
-  bar.setAttribute("aria-label", "Job progress");
-  bar.setAttribute("aria-valuemin", "0");
-  const legend = h("div", "bw-legend", root);
-  const segs = {} as Record<State, HTMLDivElement>;
-  const counts = {} as Record<State, HTMLElement>;
-  for (const s of STATES) {
-    segs[s] = h("div", `bw-seg bw-seg-${s}`, bar);
-    segs[s].dataset.state = s;
-    const item = h("span", `bw-item bw-item-${s}`, legend);
-    h("i", `bw-swatch bw-sw-${s}`, item);
-    counts[s] = h("b", "bw-count", item, "0");
-    counts[s].dataset.state = s;
-    h("span", "bw-label", item, ` ${s}`);
-  }
+  const { bar, draw: drawBar } = stackedBar(root, STATES, "Job progress", false);
   const summary = h("div", "bw-summary", root);
   const message = h("div", "bw-job-message", root);
   message.setAttribute("role", "status");
@@ -202,11 +137,6 @@ function render({ model, el }: RenderProps): () => void {
 
   el.appendChild(root);
 
-  let confirming = false;
-  let confirmOpenedAt = 0;
-  let cancelSent = false;
-  let confirmTimer: ReturnType<typeof setTimeout> | undefined;
-  let sentTimer: ReturnType<typeof setTimeout> | undefined;
   let rowsKey = "";
 
   const get = (k: (typeof TRAITS)[number]) => model.get(k);
@@ -214,14 +144,8 @@ function render({ model, el }: RenderProps): () => void {
   const canCancel = () => !finished() && !get("cancel_requested");
 
   function drawButtons() {
-    const ok = canCancel();
-    if (!ok && confirming) closeConfirm(false);
-    show(cancelBtn, ok && !confirming);
-    cancelBtn.disabled = cancelSent;
-    setText(cancelBtn, cancelSent ? "Canceling…" : "Cancel all");
-    show(confirmBox, ok && confirming);
-    show(refreshBtn, !finished());
-    root.dataset.confirming = String(confirming);
+    buttons.draw();
+    show(buttons.refreshBtn, !finished());
   }
 
   function drawRows(rows: BatchRow[]) {
@@ -306,13 +230,7 @@ function render({ model, el }: RenderProps): () => void {
     for (const s of STATES) d[s] = String(c[s]);
     root.classList.toggle("bw-terminal", finished());
 
-    for (const s of STATES) {
-      const w = scale ? `${((c[s] / scale) * 100).toFixed(3)}%` : "0%";
-      if (segs[s].style.width !== w) segs[s].style.width = w;
-      segs[s].title = `${c[s]} ${s}`;
-      setText(counts[s], thousands(c[s]));
-      counts[s].parentElement!.classList.toggle("bw-zero", c[s] === 0);
-    }
+    drawBar(c, scale, thousands);
     bar.setAttribute("aria-valuemax", String(Math.max(total, done)));
     bar.setAttribute("aria-valuenow", String(done));
     bar.setAttribute("aria-valuetext", `${done} of ${total} rows done`);
@@ -339,62 +257,14 @@ function render({ model, el }: RenderProps): () => void {
     drawButtons();
   }
 
-  function openConfirm() {
-    if (!canCancel() || cancelSent) return;
-    const hadFocus = document.activeElement === cancelBtn;
-    confirming = true;
-    confirmOpenedAt = Date.now();
-    clearTimeout(confirmTimer);
-    confirmTimer = setTimeout(() => closeConfirm(), CONFIRM_MS);
-    drawButtons();
-    if (hadFocus) noBtn.focus();
-  }
-
-  function closeConfirm(redraw = true) {
-    const hadFocus = confirmBox.contains(document.activeElement);
-    confirming = false;
-    clearTimeout(confirmTimer);
-    confirmTimer = undefined;
-    if (!redraw) return;
-    drawButtons();
-    if (hadFocus && !cancelBtn.hidden) cancelBtn.focus();
-  }
-
-  function confirmCancel() {
-    if (!confirming || Date.now() - confirmOpenedAt < CONFIRM_GUARD_MS) return;
-    model.send({ type: "cancel_all" });
-    cancelSent = true;
-    clearTimeout(sentTimer);
-    sentTimer = setTimeout(() => {
-      cancelSent = false;
-      sentTimer = undefined;
-      drawButtons();
-    }, SENT_MS);
-    closeConfirm();
-  }
-
   const refresh = () => model.send({ type: "refresh" });
-  const onKey = (ev: KeyboardEvent) => {
-    if (ev.key === "Escape" && confirming) closeConfirm();
-  };
-  const onNo = () => closeConfirm();
-  const domListeners: [EventTarget, string, EventListener][] = [
-    [refreshBtn, "click", refresh],
-    [cancelBtn, "click", openConfirm],
-    [yesBtn, "click", confirmCancel],
-    [noBtn, "click", onNo],
-    [root, "keydown", onKey as EventListener],
-  ];
-  for (const [t, ev, fn] of domListeners) t.addEventListener(ev, fn);
-  for (const k of TRAITS) model.on(`change:${k}`, update);
+  const unlisten = listen(model, TRAITS, update, [[buttons.refreshBtn, "click", refresh], ...buttons.listeners]);
 
   update();
 
   return () => {
-    clearTimeout(confirmTimer);
-    clearTimeout(sentTimer);
-    for (const k of TRAITS) model.off(`change:${k}`, update);
-    for (const [t, ev, fn] of domListeners) t.removeEventListener(ev, fn);
+    buttons.dispose();
+    unlisten();
     root.remove();
   };
 }

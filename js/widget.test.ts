@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import widget, { clock, duration, eta, rate, TRAITS } from "./widget";
+import { fakeModel, mountView, unmountAll } from "./fake-model";
 
 // ------------------------------------------------------------ fake model
 
@@ -30,52 +31,8 @@ const DEFAULTS: Traits = {
   cancel_requested: false,
 };
 
-/** A hand-made stand-in for anywidget's model: Backbone-like change events. */
-function fakeModel(init: Partial<Traits> = {}) {
-  const state: Record<string, unknown> = { ...DEFAULTS, ...init };
-  const listeners = new Map<string, Set<() => void>>();
-  const model = {
-    get: (k: string) => state[k],
-    set(k: string, v: unknown) {
-      if (Object.is(state[k], v)) return;
-      state[k] = v;
-      for (const cb of [...(listeners.get(`change:${k}`) ?? [])]) cb();
-    },
-    on(ev: string, cb: () => void) {
-      if (!listeners.has(ev)) listeners.set(ev, new Set());
-      listeners.get(ev)!.add(cb);
-    },
-    off(ev?: string | null, cb?: (() => void) | null) {
-      if (!ev) listeners.clear();
-      else if (!cb) listeners.delete(ev);
-      else listeners.get(ev)?.delete(cb);
-    },
-    send: vi.fn(),
-    save_changes: vi.fn(),
-    /** Apply a snapshot the way the kernel does: several traits at once. */
-    update(patch: Partial<Traits>) {
-      for (const [k, v] of Object.entries(patch)) model.set(k, v);
-    },
-    listenerCount: () => [...listeners.values()].reduce((n, s) => n + s.size, 0),
-  };
-  return model;
-}
-
-let cleanups: (() => void)[] = [];
-
-function mount(init: Partial<Traits> = {}) {
-  const model = fakeModel(init);
-  const el = document.createElement("div");
-  document.body.appendChild(el);
-  const dispose = widget.render({ model, el });
-  cleanups.push(() => {
-    dispose();
-    el.remove();
-  });
-  const q = <T extends Element = HTMLElement>(sel: string) => el.querySelector<T>(sel)!;
-  const root = q(".bw-root");
-  return { model, el, root, dispose, q };
-}
+const newModel = (init: Partial<Traits> = {}) => fakeModel(DEFAULTS, init);
+const mount = (init: Partial<Traits> = {}) => mountView(widget, newModel(init));
 
 const RUNNING: Partial<Traits> = {
   status: "processing",
@@ -101,8 +58,7 @@ beforeEach(() => {
 });
 
 afterEach(() => {
-  for (const c of cleanups) c();
-  cleanups = [];
+  unmountAll();
   vi.useRealTimers();
 });
 
@@ -603,7 +559,7 @@ describe("refresh", () => {
 
 describe("lifecycle", () => {
   it("a re-render draws the same picture from the same traits", () => {
-    const model = fakeModel({ ...RUNNING, error: "Server error 503", watch_state: "retrying" });
+    const model = newModel({ ...RUNNING, error: "Server error 503", watch_state: "retrying" });
     const a = document.createElement("div");
     const b = document.createElement("div");
     const d1 = widget.render({ model, el: a });
@@ -630,7 +586,7 @@ describe("lifecycle", () => {
   });
 
   it("two views of one model are independent", () => {
-    const model = fakeModel(RUNNING);
+    const model = newModel(RUNNING);
     const a = document.createElement("div");
     const b = document.createElement("div");
     const d1 = widget.render({ model, el: a });

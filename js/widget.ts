@@ -10,7 +10,7 @@
  */
 
 import {
-  actionButtons, cancelFlow, count, duration, eta, h, listen, optNum, setAttr, setText, show,
+  actionButtons, count, duration, eta, h, listen, optNum, setAttr, setText, show,
   stackedBar, str, time, type RenderProps,
 } from "./common";
 
@@ -77,12 +77,19 @@ function render({ model, el }: RenderProps): () => void {
   const pill = h("span", "bw-pill", head);
   const id = h("span", "bw-id", head);
   const mode = h("span", "bw-mode", head);
-  const { refreshBtn, cancelBtn, confirmBox, yesBtn, noBtn } = actionButtons(head, {
-    refresh: ["Refresh", "Refresh"],
-    cancel: ["Cancel", "Cancel batch"],
-    yes: ["Confirm cancel?", "Confirm cancel batch"],
-    no: ["Keep running", "Keep running"],
-  });
+  const buttons = actionButtons(
+    root,
+    head,
+    {
+      refresh: ["Refresh", "Refresh"],
+      cancel: ["Cancel", "Cancel batch"],
+      yes: ["Confirm cancel?", "Confirm cancel batch"],
+      no: ["Keep running", "Keep running"],
+    },
+    () => canCancel(),
+    () => model.send({ type: "cancel" }),
+  );
+  const refreshBtn = buttons.refreshBtn;
   refreshBtn.title = "Poll the batch now";
 
   // Stacked bar + legend.
@@ -141,21 +148,9 @@ function render({ model, el }: RenderProps): () => void {
     seenUpdated = u;
   }
 
-  const flow = cancelFlow({
-    cancelBtn, confirmBox, noBtn, canCancel,
-    send: () => model.send({ type: "cancel" }),
-    redraw: () => drawButtons(),
-  });
-
   function drawButtons() {
-    const ok = canCancel();
-    if (!ok && flow.confirming) flow.close(false);
-    show(cancelBtn, ok && !flow.confirming);
-    cancelBtn.disabled = flow.sent;
-    setText(cancelBtn, flow.sent ? "Canceling…" : "Cancel");
-    show(confirmBox, ok && flow.confirming);
+    buttons.draw();
     refreshBtn.disabled = refreshBusy;
-    root.dataset.confirming = String(flow.confirming);
   }
 
   /** Everything that moves with the browser clock; runs every second. */
@@ -340,20 +335,14 @@ function render({ model, el }: RenderProps): () => void {
     drawButtons();
   }
 
-  const unlisten = listen(model, TRAITS, update, [
-    [refreshBtn, "click", refresh],
-    [cancelBtn, "click", flow.open],
-    [yesBtn, "click", flow.confirm],
-    [noBtn, "click", () => flow.close()],
-    [root, "keydown", flow.onKey as EventListener],
-  ]);
+  const unlisten = listen(model, TRAITS, update, [[refreshBtn, "click", refresh], ...buttons.listeners]);
   const ticker = setInterval(tick, 1000);
 
   update();
 
   return () => {
     clearInterval(ticker);
-    flow.dispose();
+    buttons.dispose();
     clearTimeout(refreshTimer);
     unlisten();
     root.remove();

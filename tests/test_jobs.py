@@ -439,7 +439,7 @@ async def test_job_widget_projects_the_job_and_pins_a_static_summary(
     assert displays.updates, "the display was not replaced at the end"
     final = displays.updates[-1]
     assert set(final) == {"text/plain", "text/html"}
-    assert final["text/plain"].startswith(f"Job done: {N} ready of {N} rows in 3 batches")
+    assert final["text/plain"].startswith(f"Job done: {N:,} ready of {N:,} rows in 3 batches")
     assert 'class="bw-static bw-job-static"' in final["text/html"] and "<script" not in final["text/html"]
     job._ipython_display_()  # displaying a finished job: static only
     assert set(displays.shown[-1]) == {"text/plain", "text/html"}

@@ -274,11 +274,11 @@ def _alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def workdir(prefix: str) -> Iterator[Path]:
-    """A temp dir holding a fresh copy of the quickstart notebook; removed afterwards."""
+def workdir(prefix: str, notebook: Path = NOTEBOOK_SRC) -> Iterator[Path]:
+    """A temp dir holding a fresh copy of ``notebook`` (the quickstart); removed afterwards."""
     root = Path(tempfile.mkdtemp(prefix=prefix))
     try:
-        shutil.copy(NOTEBOOK_SRC, root / NOTEBOOK)
+        shutil.copy(notebook, root / notebook.name)
         yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -343,9 +343,10 @@ def chromium(pw: Any, *, viewport: tuple[int, int] = (1280, 900)) -> Iterator[An
 class NotebookPage:
     """A notebook open in JupyterLab or Notebook 7 (they share the cell/output DOM)."""
 
-    def __init__(self, ctx: Any, server: JupyterServer) -> None:
+    def __init__(self, ctx: Any, server: JupyterServer, notebook: str = NOTEBOOK) -> None:
         self.server = server
         self.app = server.app
+        self.notebook = notebook  # file name, in the server's root
         self.errors = BrowserErrors(self.app)
         self.page = ctx.pages[0] if ctx.pages else ctx.new_page()
         self.errors.attach(self.page)
@@ -353,8 +354,8 @@ class NotebookPage:
     @property
     def url(self) -> str:
         if self.app == "lab":
-            return f"{self.server.base}/lab/tree/{NOTEBOOK}"
-        return f"{self.server.base}/notebooks/{NOTEBOOK}"
+            return f"{self.server.base}/lab/tree/{self.notebook}"
+        return f"{self.server.base}/notebooks/{self.notebook}"
 
     def open(self, *, reload: bool = False) -> None:
         if reload:
@@ -402,7 +403,9 @@ class NotebookPage:
         )
 
     def prompts(self) -> list[str]:
-        texts = self.page.locator(".jp-Notebook .jp-CodeCell .jp-InputArea-prompt").all_inner_texts()
+        # textContent, not innerText: JupyterLab skips rendering off-screen cells, whose
+        # innerText then reads empty
+        texts = self.page.locator(".jp-Notebook .jp-CodeCell .jp-InputArea-prompt").all_text_contents()
         return [re.sub(r"\s+", " ", t).strip() for t in texts]
 
     def idle_snapshot(self) -> tuple[list[str], list[str]]:
@@ -478,7 +481,7 @@ _KERNEL_UI_STATE_JS = """() => {
 
 HEADLINE_RE = re.compile(
     r"\b(?P<status>completed|canceled|expired): "
-    r"(?P<outcome>no items finished|\d+ \w+(?:, \d+ \w+)*) of (?P<total>\d+)"
+    r"(?P<outcome>no items finished|\d[\d,]* \w+(?:, \d[\d,]* \w+)*) of (?P<total>\d[\d,]*)"
 )
 
 
@@ -489,16 +492,17 @@ def parse_headline(text: str) -> tuple[str, dict[str, int], int]:
     assert m, f"no final summary headline in {text!r}"
     counts = {"ready": 0, "failed": 0, "canceled": 0}
     if m["outcome"] != "no items finished":
-        for n, name in re.findall(r"(\d+) (\w+)", m["outcome"]):
+        for n, name in re.findall(r"(\d[\d,]*) (\w+)", m["outcome"]):
             assert name in counts, f"unknown outcome {name!r} in {text!r}"
-            counts[name] = int(n)
-    return m["status"], counts, int(m["total"])
+            counts[name] = int(n.replace(",", ""))
+    return m["status"], counts, int(m["total"].replace(",", ""))
 
 
 def parse_legend(text: str) -> dict[str, int]:
     """The static summary's legend, ``"ready 12 failed 1 canceled 30 processing 0 queued 0"``."""
     found = dict(
-        (k, int(v)) for k, v in re.findall(r"\b(ready|failed|canceled|processing|queued) (\d+)\b", text)
+        (k, int(v.replace(",", "")))
+        for k, v in re.findall(r"\b(ready|failed|canceled|processing|queued) (\d[\d,]*)", text)
     )
     assert set(found) == {"ready", "failed", "canceled", "processing", "queued"}, (
         f"legend incomplete: {text!r}"
@@ -526,21 +530,24 @@ class Session:
 
     @property
     def notebook_path(self) -> Path:
-        return self.root / NOTEBOOK
+        return self.root / self.nb.notebook
 
     def save_failure_artifacts(self, name: str) -> None:
         self.nb.save_failure_artifacts(name)
 
 
 @contextlib.contextmanager
-def notebook_session(pw: Any, app: str, *, speed: float, theme: str | None = None) -> Iterator[Session]:
-    """Temp dir + Jupyter server + Chromium page; all of it torn down in reverse order."""
-    with workdir(f"bw-{app}-") as root:
+def notebook_session(
+    pw: Any, app: str, *, speed: float, theme: str | None = None, notebook: Path = NOTEBOOK_SRC
+) -> Iterator[Session]:
+    """Temp dir (with a copy of ``notebook``) + Jupyter server + Chromium page on it; all of it
+    torn down in reverse order."""
+    with workdir(f"bw-{app}-", notebook) as root:
         server = JupyterServer(app, root, speed=speed, theme=theme)
         try:
             server.start()
             with chromium(pw) as ctx:
-                yield Session(server, NotebookPage(ctx, server), root)
+                yield Session(server, NotebookPage(ctx, server, notebook.name), root)
         finally:
             killed = server.stop()
             if killed:
