@@ -220,7 +220,7 @@ def summary_html(snap: JobSnapshot, *, live: bool = False) -> str:
             f'<tr><td style="{td}">#{b["chunk"]}{esc(extra)}</td>'
             f'<td style="{td};font-family:monospace">{esc(str(b.get("batch_id") or "-"))}</td>'
             f'<td style="{td};font-weight:600">{esc(str(b.get("status") or ""))}</td>'
-            f'<td style="{td}">{esc(counts)}</td></tr>'
+            f'<td style="{td};white-space:nowrap">{esc(counts)}</td></tr>'
         )
     done = c.get("ready", 0) + c.get("failed", 0) + c.get("canceled", 0)
     if snap.finished:
@@ -229,6 +229,10 @@ def summary_html(snap: JobSnapshot, *, live: bool = False) -> str:
         headline = f"{S.num(done)} of {S.num(snap.total)} rows done"
     colour = {"done": S.COLOURS["ready"], "attention": S.COLOURS["failed"], "error": S.COLOURS["failed"],
               "canceled": S.COLOURS["canceled"]}.get(snap.state, S.COLOURS["processing"])  # fmt: skip
+    pill_style = ""
+    if snap.state == "done" and (c.get("failed", 0) or c.get("canceled", 0)):
+        # as the batch summary: done with failures is never plain success
+        pill_style = f"box-shadow:inset -7px 0 0 {S.COLOURS['failed']};padding-right:13px;"
     note = ""
     if snap.message:
         note += f'<div style="margin-top:4px">{esc(snap.message)}</div>'
@@ -246,7 +250,7 @@ def summary_html(snap: JobSnapshot, *, live: bool = False) -> str:
     return (
         f'<div class="bw-static bw-job-static" style="{S.BOX}">'
         f'<div style="display:flex;gap:8px;align-items:center;margin-bottom:6px">'
-        f"{S.pill(snap.state, colour)}<span>Job: {S.num(snap.total)} rows in {len(snap.batches)} batches</span>"
+        f"{S.pill(snap.state, colour, pill_style)}<span>Job: {S.num(snap.total)} rows in {len(snap.batches)} batches</span>"
         f'<span style="opacity:.75">{esc(snap.manifest)}</span></div>'
         f"{S.bar(c, states, scale, headline)}"
         f'<div style="margin-top:6px;font-weight:600">{esc(headline)}</div>'
