@@ -250,7 +250,8 @@ def summary_html(snap: JobSnapshot, *, live: bool = False) -> str:
     return (
         f'<div class="bw-static bw-job-static" style="{S.BOX}">'
         f'<div style="display:flex;gap:8px;align-items:center;margin-bottom:6px">'
-        f"{S.pill(snap.state, colour, pill_style)}<span>Job: {S.num(snap.total)} rows in {len(snap.batches)} batches</span>"
+        f"{S.pill(snap.state, colour, pill_style)}"
+        f"<span>Job: {S.num(snap.total)} rows in {len(snap.batches)} batches</span>"
         f'<span style="opacity:.75">{esc(snap.manifest)}</span></div>'
         f"{S.bar(c, states, scale, headline)}"
         f'<div style="margin-top:6px;font-weight:600">{esc(headline)}</div>'
