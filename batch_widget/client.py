@@ -42,7 +42,7 @@ from .errors import (
 )
 from .models import Batch, BatchPage, CreatedBatch, ResultLine
 
-__all__ = ["DEFAULT_BASE_URL", "NO_RETRY", "BatchClient", "RetryPolicy", "validate_batch_id"]
+__all__ = ["DEFAULT_BASE_URL", "NO_RETRY", "BatchClient", "RetryPolicy", "default_client", "validate_batch_id"]
 
 DEFAULT_BASE_URL = "https://api.twelvelabs.io/v1.3"
 API_KEY_ENV = "TWELVELABS_API_KEY"
@@ -112,7 +112,7 @@ _STATUS_ERRORS: dict[int, type[APIError]] = {
     429: RateLimitError,
 }
 
-RetryMode = Literal["idempotent", "create", "never"]
+RetryMode = Literal["idempotent", "create"]
 
 
 class _ApiKeyAuth(httpx.Auth):
@@ -242,8 +242,6 @@ def _transport_error(exc: httpx.TransportError, operation: str, batch_id: str | 
 
 
 def _should_retry(error: Exception, mode: RetryMode) -> bool:
-    if mode == "never":
-        return False
     if mode == "create":
         # A create is retried only where no batch can have been made: the API says so for
         # 429 and 503, and a refused connection never reached it. Never after a timeout.
@@ -518,7 +516,7 @@ class BatchClient:
         self, batch_id: str, malformed: Literal["raise", "yield"]
     ) -> AsyncIterator[ResultLine | ResultLineError]:
         operation = "get results"
-        async with self._stream(operation, f"analyze/batches/{batch_id}/results", batch_id) as response:
+        async with _StreamContext(self, operation, f"analyze/batches/{batch_id}/results", batch_id) as response:
             line_no = 0
             buffer = b""
             try:
@@ -566,9 +564,6 @@ class BatchClient:
             return response
 
         return await self._with_retries(operation, send, batch_id=batch_id, mode=mode, policy=retry)
-
-    def _stream(self, operation: str, path: str, batch_id: str) -> _StreamContext:
-        return _StreamContext(self, operation, path, batch_id)
 
     async def _with_retries(
         self,
@@ -810,3 +805,17 @@ def _check_mode_fields(
     start, end = fields.get("start_time"), fields.get("end_time")
     if start is not None and end is not None and not float(start) < float(end):
         raise InvalidInputError(f"{where}: start_time {start!r} must be before end_time {end!r}.")
+
+
+_default_client: BatchClient | None = None
+
+
+def default_client(client: BatchClient | None = None) -> BatchClient:
+    """``client`` if given, else the one client per process built from ``TWELVELABS_API_KEY``
+    (what ``watch``, ``submit`` and ``list_batches`` use when no client is passed)."""
+    global _default_client
+    if client is not None:
+        return client
+    if _default_client is None or _default_client.is_closed:
+        _default_client = BatchClient()
+    return _default_client

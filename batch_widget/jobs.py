@@ -46,15 +46,16 @@ import os
 import re
 import threading
 import warnings
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 import pandas as pd
 
-from .client import MAX_REQUESTS, NO_RETRY, BatchClient, build_create_body, validate_batch_id
+from ._aio import loop_running, run_in_thread, sleep_or_wake
+from .client import MAX_REQUESTS, NO_RETRY, BatchClient, build_create_body, default_client, validate_batch_id
 from .errors import (
     APIError,
     AuthenticationError,
@@ -66,7 +67,7 @@ from .errors import (
     TransportError,
 )
 from .frames import collect, results_to_frame
-from .models import Batch, ResultLine, parse_time
+from .models import Batch, ResultLine, format_time, parse_time
 from .poller import BatchPoller, PollUpdate, Schedule, _describe
 
 if TYPE_CHECKING:
@@ -99,23 +100,11 @@ _CUSTOM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _EXAMPLES = 5
 
 Uncertain = Literal["ask", "resubmit", "skip", "raise"]
-_T = TypeVar("_T")
 ChunkState = Literal["planned", "creating", "created", "uncertain", "create_failed", "skipped"]
-_SETTLED_STATES = ("uncertain", "create_failed", "skipped")
 
 
 class UncertainCreateError(BatchWidgetError):
     """A create was started but its answer was never recorded, and no batch matches it for sure."""
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def _now_utc() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 # --------------------------------------------------------------------------------------------
@@ -481,7 +470,7 @@ class Chunk:
     chunk: int
     attempt: int
     custom_ids: list[str]
-    state: str = "planned"
+    state: ChunkState = "planned"
     batch_id: str | None = None
     intent_at: str | None = None
     created_at: str | None = None
@@ -500,11 +489,17 @@ class Chunk:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Chunk:
+        state = data.get("state") or "planned"
+        if state not in get_args(ChunkState):
+            raise InvalidInputError(
+                f"manifest chunk {data.get('chunk')!r} has the unknown state {state!r}; "
+                f"expected one of {', '.join(get_args(ChunkState))}."
+            )
         return cls(
             chunk=int(data["chunk"]),
             attempt=int(data.get("attempt") or 1),
             custom_ids=[str(c) for c in data.get("custom_ids") or ()],
-            state=str(data.get("state") or "planned"),
+            state=cast(ChunkState, state),
             batch_id=data.get("batch_id"),
             intent_at=data.get("intent_at"),
             created_at=data.get("created_at"),
@@ -522,7 +517,7 @@ class Manifest:
         self.path = path
         self.settings: dict[str, Any] = dict(data.get("settings") or {})
         self.base_url: str = str(data.get("base_url") or "")
-        self.created_at: str = str(data.get("created_at") or _iso(_now_utc()))
+        self.created_at: str = str(data.get("created_at") or format_time(datetime.now(timezone.utc)))
         self.rows: dict[str, dict[str, Any]] = dict(data.get("rows") or {})
         self.chunks: list[Chunk] = [Chunk.from_json(c) for c in data.get("chunks") or ()]
 
@@ -550,7 +545,7 @@ class Manifest:
         data = {
             "format": MANIFEST_FORMAT,
             "created_at": self.created_at,
-            "updated_at": _iso(_now_utc()),
+            "updated_at": format_time(datetime.now(timezone.utc)),
             "base_url": self.base_url,
             "settings": self.settings,
             "chunks": [c.to_json() for c in self.chunks],
@@ -616,35 +611,6 @@ def _register_job(path: Path, job: Job) -> Job:
     return job
 
 
-def _client_or_default(client: BatchClient | None) -> BatchClient:
-    """``client``, or the process-wide one from ``TWELVELABS_API_KEY``."""
-    if client is not None:
-        return client
-    from .widget import default_client
-
-    return default_client()
-
-
-def _run_in_thread(make: Callable[[], Coroutine[Any, Any, _T]], name: str) -> _T:
-    """Run ``make()`` on a private event loop in a worker thread (so it works even under a running
-    loop), block the calling thread until it ends, and return its result or raise its error."""
-    result: dict[str, Any] = {}
-
-    def worker() -> None:
-        try:
-            result["value"] = asyncio.run(make())
-        except BaseException as exc:
-            result["error"] = exc
-
-    thread = threading.Thread(target=worker, name=name)
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise result["error"]
-    value: _T = result["value"]
-    return value
-
-
 class Job:
     """Many batches watched as one: created by :func:`submit` or :func:`resume_job`.
 
@@ -684,7 +650,7 @@ class Job:
             for k, v in (("schedule", schedule), ("clock", clock), ("wall", wall), ("sleep", sleep))
             if v is not None
         }
-        self._wall = wall or (lambda: _now_utc() + timedelta(seconds=client.server_clock_offset))
+        self._wall = wall or (lambda: datetime.now(timezone.utc) + timedelta(seconds=client.server_clock_offset))
         self._sleep = sleep
         self.inputs: pd.DataFrame | None = None
         self.input_ids: pd.Series | None = None
@@ -698,7 +664,6 @@ class Job:
         self._message = ""
         self._error = ""
         self._active: int | None = None
-        self._state = "idle"
         self._cancel_requested = False
         self._widget: JobWidget | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -779,7 +744,7 @@ class Job:
         client), then reloads the manifest here. In a notebook, prefer ``await job.wait()``:
         while this blocks, the kernel runs nothing else and every live display pauses.
         """
-        if _loop_running():
+        if loop_running():
             warnings.warn(
                 "Job.wait_blocking() blocks the kernel until every batch has ended; "
                 "use `await job.wait()` in a notebook.",
@@ -793,7 +758,7 @@ class Job:
                           schedule=self._poll_kwargs.get("schedule"))  # fmt: skip
                 return await job.wait()
 
-        snap = _run_in_thread(run, "batch_widget job wait")
+        snap = run_in_thread(run, "batch_widget job wait")
         self.manifest = Manifest.load(self.path)
         return snap
 
@@ -1097,7 +1062,7 @@ class Job:
             error=self._error,
             cancel_requested=self._cancel_requested,
             manifest=self.path.name,
-            updated_at=_iso(self._wall()) or "",
+            updated_at=format_time(self._wall()) or "",
         )
 
     # -- display --------------------------------------------------------------------------------
@@ -1173,19 +1138,7 @@ class Job:
 
     async def _pause(self, seconds: float) -> None:
         assert self._wake is not None
-        if self._wake.is_set():
-            self._wake.clear()
-            return
-        if self._sleep is not None:
-            sleeper = asyncio.ensure_future(self._sleep(seconds))
-            waker = asyncio.ensure_future(self._wake.wait())
-            _, pending = await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-            for task in pending:
-                task.cancel()
-        else:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=seconds)
-        self._wake.clear()
+        await sleep_or_wake(seconds, self._wake, self._sleep)
 
     def _settled(self) -> bool:
         """True when nothing more happens without the user: no chunk to send, no batch running."""
@@ -1263,7 +1216,7 @@ class Job:
         settings = self.manifest.settings
         requests = [{**rows[cid]["request"], "custom_id": cid} for cid in chunk.custom_ids]
         chunk.state = "creating"
-        chunk.intent_at = _iso(self._wall())
+        chunk.intent_at = format_time(self._wall())
         chunk.error = None
         self.manifest.save()  # the intent, before the request
         self._set_message(f"submitting chunk {chunk.chunk} ({len(requests)} rows)")
@@ -1310,7 +1263,7 @@ class Job:
             return
         chunk.state = "created"
         chunk.batch_id = created.batch_id
-        chunk.created_at = _iso(created.created_at)
+        chunk.created_at = format_time(created.created_at)
         self.manifest.save()  # the batch id, right after the answer
         if self._active is not None:
             self._active += 1
@@ -1342,7 +1295,7 @@ class Job:
         if len(confirmed) == 1:
             found = confirmed[0]
             chunk.state, chunk.batch_id = "created", found.batch_id
-            chunk.created_at = _iso(found.created_at)
+            chunk.created_at = format_time(found.created_at)
             chunk.error = None
             chunk.note = (
                 f"recovered after an interrupted create: batch {found.batch_id} has the same "
@@ -1415,14 +1368,6 @@ class Job:
         with _JOBS_LOCK:
             if _JOBS.get(_job_key(self.path)) is self:
                 del _JOBS[_job_key(self.path)]
-
-
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 # --------------------------------------------------------------------------------------------
@@ -1516,7 +1461,7 @@ def submit(
         start_column=start_column, end_column=end_column, duration_column=duration_column,
         analysis_mode=analysis_mode, defaults=defaults, model_name=model_name,
     )  # fmt: skip
-    client = _client_or_default(client)
+    client = default_client(client)
     path = Path(manifest)
     job = _live_job(path, client)
     if job is None:
@@ -1587,7 +1532,7 @@ def resume_job(
     every batch is watched again. In the same process this returns the live job itself.
     """
     path = Path(manifest)
-    client = _client_or_default(client)
+    client = default_client(client)
     job = _live_job(path, client)
     if job is None:
         try:
@@ -1635,7 +1580,7 @@ async def list_batches(
 
     Any ``batch_id`` can be watched again with ``bw.watch(batch_id)``.
     """
-    client = _client_or_default(client)
+    client = default_client(client)
     if isinstance(status, str) and "," in status:
         status = [s.strip() for s in status.split(",")]
     records: list[dict[str, Any]] = []
@@ -1653,10 +1598,10 @@ async def list_batches(
 
 def list_batches_blocking(client: BatchClient | None = None, **kwargs: Any) -> pd.DataFrame:
     """Blocking twin of :func:`list_batches` for scripts: blocks the calling thread while it pages."""
-    client = _client_or_default(client)
+    client = default_client(client)
 
     async def run() -> pd.DataFrame:
         async with client.clone() as own:
             return await list_batches(own, **kwargs)
 
-    return _run_in_thread(run, "batch_widget list")
+    return run_in_thread(run, "batch_widget list")

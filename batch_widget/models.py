@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "ResultData",
     "ResultLine",
     "WebhookDelivery",
+    "format_time",
     "parse_time",
 ]
 
@@ -113,6 +114,13 @@ def parse_time(value: Any) -> datetime | None:
     if parsed.tzinfo is None:
         raise ValueError(f"timestamp {value!r} has no UTC offset; RFC 3339 requires one")
     return parsed
+
+
+def format_time(value: datetime | None) -> str | None:
+    """An aware datetime as RFC 3339 in UTC with a ``Z`` (the API's own form); ``None`` stays ``None``."""
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _split(data: Mapping[str, Any], known: frozenset[str]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Literal
 
+from ._aio import loop_running, run_in_thread, sleep_or_wake
 from .client import NO_RETRY, BatchClient, validate_batch_id
 from .errors import APIError, APITimeoutError, BatchWidgetError, TransportError
 from .models import Batch, BatchStatus
@@ -282,7 +283,7 @@ class BatchPoller:
 
     def start(self) -> None:
         """Start polling on the running event loop (no-op when already running or finished)."""
-        if self.running or self.update.state in ("done", "error") or not _loop_running():
+        if self.running or self.update.state in ("done", "error") or not loop_running():
             return  # without a running loop (a plain script) wait() starts it instead
         loop = asyncio.get_running_loop()
         if self._done is None or self._done.done() or self._done.get_loop() is not loop:
@@ -323,49 +324,24 @@ class BatchPoller:
         In a notebook prefer ``await poller.wait()``: while this blocks, the kernel cannot run
         anything else, so every live display pauses until it returns.
         """
-        if _loop_running():
+        if loop_running():
             warnings.warn(
                 "wait_blocking() blocks the kernel: live widgets pause until the batch ends. "
                 "Use `await w.wait()` in a notebook to keep them updating.",
                 stacklevel=2,
             )
-        result: dict[str, Batch | BaseException] = {}
 
-        def worker() -> None:
-            async def run() -> Batch:
-                async with self.client.clone() as client:
-                    poller = BatchPoller(client, self.batch_id, schedule=self.schedule)
-                    return await poller.wait()
+        async def run() -> Batch:
+            async with self.client.clone() as client:
+                return await BatchPoller(client, self.batch_id, schedule=self.schedule).wait()
 
-            try:
-                result["batch"] = asyncio.run(run())
-            except BaseException as exc:
-                result["error"] = exc
-
-        thread = threading.Thread(target=worker, name=f"batch_widget wait {self.batch_id}")
-        thread.start()
-        thread.join()
-        error = result.get("error")
-        if isinstance(error, BaseException):
-            raise error
-        final = result["batch"]
-        assert isinstance(final, Batch)
-        return final
+        return run_in_thread(run, f"batch_widget wait {self.batch_id}")
 
     # -- the loop -----------------------------------------------------------------------------
 
     async def _pause(self, seconds: float) -> None:
         assert self._wake is not None
-        self._wake.clear()
-        if self._sleep is not None:
-            sleeper = asyncio.ensure_future(self._sleep(seconds))
-            waker = asyncio.ensure_future(self._wake.wait())
-            _done, pending = await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-            for task in pending:
-                task.cancel()
-            return
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        await sleep_or_wake(seconds, self._wake, self._sleep)
 
     async def _run(self) -> None:
         started = self._clock()
@@ -461,14 +437,6 @@ class BatchPoller:
                 log.exception("listener of batch %s failed", self.batch_id)
         for queue in self._queues:
             queue.put_nowait(update)
-
-
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 def _describe(error: BaseException) -> str:

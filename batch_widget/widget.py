@@ -15,7 +15,7 @@ import contextlib
 import html
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,37 +23,23 @@ import anywidget
 import traitlets
 
 from . import summary as S
-from .client import BatchClient
+from .client import BatchClient, default_client
 from .errors import BatchWidgetError, ResultLineError
-from .models import Batch, CreatedItem
+from .models import Batch, CreatedItem, format_time
 from .poller import BatchPoller, PollUpdate, Schedule, _describe
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["BatchWidget", "default_client", "summary_html", "summary_text", "watch"]
+__all__ = ["BatchWidget", "summary_html", "summary_text", "watch"]
 
 log = logging.getLogger("batch_widget.widget")
 
 _STATIC = Path(__file__).parent / "static"
 
 
-
-_default_client: BatchClient | None = None
-
-
-def default_client() -> BatchClient:
-    """The client ``watch()`` uses when none is given: one per process, from the environment."""
-    global _default_client
-    if _default_client is None or _default_client.is_closed:
-        _default_client = BatchClient()
-    return _default_client
-
-
 def _iso(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return format_time(value) or ""
 
 
 class BatchWidget(anywidget.AnyWidget):
@@ -96,7 +82,7 @@ class BatchWidget(anywidget.AnyWidget):
         poller: BatchPoller | None = None,
         created_items: Sequence[CreatedItem] | None = None,
     ) -> None:
-        client = client or default_client()
+        client = default_client(client)
         self._client = client
         self._poller = poller or BatchPoller.shared(client, batch_id, schedule=schedule)
         self._handles: list[Any] = []
