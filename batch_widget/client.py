@@ -7,6 +7,7 @@ I/O only: it knows nothing of pollers, widgets or DataFrames. One ``httpx.AsyncC
 from __future__ import annotations
 
 import asyncio
+import builtins  # the class's own `list` method shadows the builtin in its annotations
 import email.utils
 import ipaddress
 import json
@@ -511,6 +512,19 @@ class BatchClient:
                 if cuts > resume:
                     raise
                 log.info("results stream of batch %s was cut; fetching it again (%d/%d)", batch_id, cuts, resume)
+
+    async def result_lines(self, batch_id: str) -> builtins.list[ResultLine | ResultLineError]:
+        """Every results line of a batch, as a list (for building frames).
+
+        A cut stream is resumed (see :meth:`results`). A line that does not parse is kept as a
+        ``ResultLineError``; if there is one, the results are fetched once more (a corrupted
+        transfer heals), and a line still unreadable then is returned as it is, never dropped.
+        """
+        lines = [line async for line in self.results(batch_id, malformed="yield")]
+        if any(isinstance(line, ResultLineError) for line in lines):
+            log.info("batch %s: unreadable results lines; fetching the results once more", batch_id)
+            lines = [line async for line in self.results(batch_id, malformed="yield")]
+        return lines
 
     async def _stream_results(
         self, batch_id: str, malformed: Literal["raise", "yield"]

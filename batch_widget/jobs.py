@@ -63,10 +63,11 @@ from .errors import (
     InvalidInputError,
     PermissionDeniedError,
     RateLimitError,
+    ResultLineError,
     ServerError,
     TransportError,
 )
-from .frames import collect, results_to_frame
+from .frames import results_to_frame
 from .models import Batch, ResultLine, format_time, parse_time
 from .poller import BatchPoller, PollUpdate, Schedule, _describe
 
@@ -657,6 +658,7 @@ class Job:
         self.skipped_rows = 0
         self._pollers: dict[str, BatchPoller] = {}
         self._updates: dict[str, PollUpdate] = {}
+        self._final_lines: dict[str, list[ResultLine | ResultLineError]] = {}
         self._listeners: list[Callable[[JobSnapshot], None]] = []
         self._task: asyncio.Task[None] | None = None
         self._done: asyncio.Future[JobSnapshot] | None = None
@@ -868,7 +870,7 @@ class Job:
                 for cid in chunk.custom_ids:
                     newest[cid] = (chunk, "ready")
                 continue
-            lines = await collect(self.client.results(chunk.batch_id, malformed="yield"))
+            lines = await self._lines(chunk.batch_id)
             outcome = {ln.custom_id: ln.status.value for ln in lines if isinstance(ln, ResultLine)}
             for cid in chunk.custom_ids:
                 newest[cid] = (chunk, outcome.get(cid, "missing"))
@@ -912,7 +914,7 @@ class Job:
         for chunk in self.chunks:
             if chunk.state != "created" or not chunk.batch_id:
                 continue
-            lines = await collect(self.client.results(chunk.batch_id, malformed="yield"))
+            lines = await self._lines(chunk.batch_id)
             frame = results_to_frame(lines, order=chunk.custom_ids, parse_json=parse_json, expand=expand)
             frame.insert(1, "batch_id", chunk.batch_id)
             frame.insert(2, "chunk", chunk.chunk)
@@ -935,6 +937,18 @@ class Job:
         newest["attempts"] = cids.map(grouped.size()).astype("int64").to_numpy()
         newest["status_history"] = cids.map(grouped.agg(lambda s: " → ".join(s))).to_numpy()
         return self._join(newest)
+
+    async def _lines(self, batch_id: str) -> list[ResultLine | ResultLineError]:
+        """A batch's results; kept once the batch has ended (they cannot change any more), so
+        ``to_pandas`` and ``resubmit`` do not download the same finished batches again."""
+        cached = self._final_lines.get(batch_id)
+        if cached is not None:
+            return cached
+        lines = await self.client.result_lines(batch_id)
+        update = self._updates.get(batch_id)
+        if update is not None and update.batch is not None and update.batch.is_terminal:
+            self._final_lines[batch_id] = lines
+        return lines
 
     def _join(self, newest: pd.DataFrame) -> pd.DataFrame:
         from .frames import join_results
@@ -1288,7 +1302,7 @@ class Job:
             if batch.batch_id in claimed or batch.total_items != len(wanted):
                 continue
             candidates += 1
-            lines = await collect(self.client.results(batch.batch_id, malformed="yield"))
+            lines = await self.client.result_lines(batch.batch_id)
             ids = sorted(str(ln.custom_id) for ln in lines if isinstance(ln, ResultLine))
             if ids == wanted:
                 confirmed.append(batch)

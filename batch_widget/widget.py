@@ -24,7 +24,7 @@ import traitlets
 
 from . import summary as S
 from .client import BatchClient, default_client
-from .errors import BatchWidgetError, ResultLineError
+from .errors import BatchWidgetError
 from .models import Batch, CreatedItem, format_time
 from .poller import BatchPoller, PollUpdate, Schedule, _describe
 
@@ -144,18 +144,14 @@ class BatchWidget(anywidget.AnyWidget):
     async def to_pandas(self, **kwargs: Any) -> pd.DataFrame:
         """The results so far as a DataFrame: one row per item, failures kept (see ``frames``).
 
-        A cut stream is fetched again by the client; a line that does not parse is fetched
-        again once too (a corrupted transfer), and if it is still unreadable it is kept as a
-        row with its raw text in ``note``, never dropped. Keyword arguments go to
+        Lines come from ``BatchClient.result_lines`` (a cut stream resumed, an unreadable line
+        fetched again once, and kept as a row with its raw text in ``note`` if it stays
+        unreadable, never dropped). Keyword arguments go to
         ``frames.results_to_frame`` (e.g. ``parse_json=True, expand=True``).
         """
-        from .frames import collect, results_to_frame
+        from .frames import results_to_frame
 
-        batch_id = self._poller.batch_id
-        lines = await collect(self._client.results(batch_id, malformed="yield"))
-        if any(isinstance(line, ResultLineError) for line in lines):
-            log.info("batch %s: unreadable results lines; fetching the results once more", batch_id)
-            lines = await collect(self._client.results(batch_id, malformed="yield"))
+        lines = await self._client.result_lines(self._poller.batch_id)
         batch = self.batch
         kwargs.setdefault("order", self._created_items)
         if batch is not None:
@@ -164,9 +160,9 @@ class BatchWidget(anywidget.AnyWidget):
 
     async def to_segments(self, **kwargs: Any) -> pd.DataFrame:
         """Time-based metadata as a long DataFrame: one row per segment, start and end in seconds."""
-        from .frames import collect, segments_to_frame
+        from .frames import segments_to_frame
 
-        lines = await collect(self._client.results(self._poller.batch_id, malformed="yield"))
+        lines = await self._client.result_lines(self._poller.batch_id)
         kwargs.setdefault("order", self._created_items)
         return segments_to_frame(lines, **kwargs)
 

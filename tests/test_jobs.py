@@ -240,6 +240,8 @@ async def test_resubmission_keeps_the_newest_outcome_and_history(tmp_path: Path)
             saved = Manifest.load(tmp_path / "job.json")
             assert saved.chunks[3].resubmit_of == [0, 1, 2] and saved.chunks[3].replaces == {"failed": 100}
             assert await job.resubmit() == []  # nothing failed any more
+            # two resubmits and two frames later, each finished batch was downloaded once
+            assert sim.stats["requests"]["results"] == 4
 
 
 async def test_expired_batches_unfinished_items_are_resubmitted(tmp_path: Path) -> None:
