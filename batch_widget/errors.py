@@ -23,6 +23,7 @@ __all__ = [
     "ResultLineError",
     "ServerError",
     "TransportError",
+    "describe_error",
 ]
 
 
@@ -186,3 +187,22 @@ class ResultLineError(BatchWidgetError):
         self.reason = reason
         excerpt = raw if len(raw) <= 120 else raw[:117] + "..."
         super().__init__(f"results line {line_no} is not a valid JSON object ({reason}): {excerpt!r}")
+
+
+def describe_error(error: BaseException) -> str:
+    """A short sentence for the widget's banner."""
+    if isinstance(error, APIError):
+        kind = {401: "The API key was refused", 403: "Access denied", 404: "Batch not found",
+                429: "Rate limited"}.get(error.status_code)  # fmt: skip
+        if kind is None:
+            kind = f"Server error {error.status_code}" if error.status_code >= 500 else f"HTTP {error.status_code}"
+        detail = error.api_message or error.body_excerpt or error.code
+        return f"{kind}" + (f": {detail}" if detail else "")
+    if isinstance(error, APITimeoutError):
+        return "The server did not answer in time"
+    if isinstance(error, TransportError):
+        return "Could not reach the server"
+    if isinstance(error, BatchWidgetError):
+        return str(error)
+    return f"Unexpected error: {type(error).__name__}: {error}"
+

@@ -9,19 +9,14 @@ HTML + plain text) when the job ends, so a saved notebook shows the final counts
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import anywidget
 import traitlets
 
 from . import summary as S
-from .errors import BatchWidgetError
-from .poller import _describe
 
 if TYPE_CHECKING:
     from .jobs import Job, JobSnapshot
@@ -34,7 +29,7 @@ _STATIC = Path(__file__).parent / "static"
 STATES = ("ready", "failed", "canceled", "processing", "queued", "waiting")
 
 
-class JobWidget(anywidget.AnyWidget):  # type: ignore[misc,unused-ignore]
+class JobWidget(S.PinnedView):
     """Live view of a job. Display the job itself (``job``) rather than building one."""
 
     _esm = _STATIC / "job.js"
@@ -53,18 +48,13 @@ class JobWidget(anywidget.AnyWidget):  # type: ignore[misc,unused-ignore]
     active = traitlets.Int(None, allow_none=True).tag(sync=True)
     max_active = traitlets.Int(5).tag(sync=True)
     eta_s = traitlets.Float(None, allow_none=True).tag(sync=True)
-    error = traitlets.Unicode("").tag(sync=True)
     cancel_requested = traitlets.Bool(False).tag(sync=True)
     manifest = traitlets.Unicode("").tag(sync=True)
     updated_at = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, job: Job) -> None:
-        super().__init__()
         self._job = job
-        self._handles: list[Any] = []
-        self._finalized = False
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self.on_msg(self._on_frontend_msg)
+        super().__init__()
         job.add_listener(self._on_snapshot)
         self._on_snapshot(job.snapshot())
 
@@ -74,54 +64,15 @@ class JobWidget(anywidget.AnyWidget):  # type: ignore[misc,unused-ignore]
 
     # -- display ----------------------------------------------------------------------------
 
-    def _static_bundle(self) -> dict[str, str]:
+    def _finished(self) -> bool:
+        return self._job.snapshot().finished
+
+    def _summary(self, *, live: bool) -> tuple[str, str]:
         snap = self._job.snapshot()
-        return {"text/plain": summary_text(snap), "text/html": summary_html(snap)}
-
-    def _ipython_display_(self, **kwargs: Any) -> None:
-        from IPython import display as ipd
-
-        display: Callable[..., Any] = ipd.display
-
-        snap = self._job.snapshot()
-        if snap.finished:
-            display(self._static_bundle(), raw=True)
-            return
-        bundle = self._repr_mimebundle_(**kwargs)
-        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        data = dict(data or {})
-        data = {
-            **data,
-            "text/plain": summary_text(snap, live=True),
-            "text/html": summary_html(snap, live=True),
-        }
-        handle = display(data, metadata=metadata, raw=True, display_id=True)
-        if handle is not None:
-            self._handles.append(handle)
-            self._finalized = False
-
-    def finalize(self, *, force: bool = False) -> None:
-        """Replace every display of the job with the static summary (idempotent per ending).
-
-        ``force`` sends it again even if it was sent: ``Job.wait()`` does, so that the update
-        also comes from the waiting cell, which nbclient / papermill record (updates sent from
-        the background task after the displaying cell finished are not recorded there).
-        """
-        snap = self._job.snapshot()
-        if (self._finalized and not force) or not snap.finished:
-            return
-        bundle = {"text/plain": summary_text(snap), "text/html": summary_html(snap)}
-        for handle in self._handles:
-            try:
-                handle.update(bundle, raw=True)
-            except Exception:
-                log.debug("could not update a display of the job", exc_info=True)
-        self._finalized = True
+        return summary_text(snap, live=live), summary_html(snap, live=live)
 
     def close(self) -> None:
         self._job.remove_listener(self._on_snapshot)
-        for task in list(self._tasks):
-            task.cancel()
         super().close()
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -146,30 +97,16 @@ class JobWidget(anywidget.AnyWidget):  # type: ignore[misc,unused-ignore]
         elif self._finalized:
             self._finalized = False  # resubmitted: live again until it ends again
 
-    def _on_frontend_msg(self, _widget: object, content: Any, _buffers: object) -> None:
-        kind = content.get("type") if isinstance(content, dict) else None
+    def _on_action(self, kind: str) -> bool:
         if kind == "cancel_all":
-            self._spawn(self._cancel_from_view())
+            self._spawn_action(self._job.cancel, "Cancel")
         elif kind == "refresh":
             for poller in self._job._pollers.values():
                 poller.refresh()
             self._job._poke()
         else:
-            log.debug("ignored message from the job view: %r", content)
-
-    async def _cancel_from_view(self) -> None:
-        try:
-            await self._job.cancel()
-        except BatchWidgetError as error:
-            self.error = f"Cancel failed: {_describe(error)}"
-        except Exception as error:  # a click must never kill the kernel
-            log.exception("cancel of the job failed")
-            self.error = f"Cancel failed: {type(error).__name__}"
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            return False
+        return True
 
 
 # -- static summary (inline styles only, escaped) ----------------------------------------------

@@ -66,10 +66,11 @@ from .errors import (
     ResultLineError,
     ServerError,
     TransportError,
+    describe_error,
 )
 from .frames import results_to_frame
 from .models import Batch, ResultLine, format_time, parse_time
-from .poller import BatchPoller, PollUpdate, Schedule, _describe
+from .poller import BatchPoller, PollUpdate, Schedule
 
 if TYPE_CHECKING:
     from .job_widget import JobWidget
@@ -788,9 +789,9 @@ class Job:
                 canceled.append(await self.client.cancel(chunk.batch_id))
             except APIError as exc:
                 if exc.status_code != 409:  # 409: it had already ended
-                    errors.append(f"{chunk.batch_id}: {_describe(exc)}")
+                    errors.append(f"{chunk.batch_id}: {describe_error(exc)}")
             except TransportError as exc:
-                errors.append(f"{chunk.batch_id}: {_describe(exc)}")
+                errors.append(f"{chunk.batch_id}: {describe_error(exc)}")
             poller = self._pollers.get(chunk.batch_id)
             if poller is not None:
                 poller.refresh()
@@ -1188,7 +1189,7 @@ class Job:
             raise
         except Exception as error:
             log.debug("job scheduler stopped on an error", exc_info=True)
-            self._error = _describe(error)
+            self._error = describe_error(error)
             self._finish(error)
             return
         self._finish(None)
@@ -1215,7 +1216,7 @@ class Job:
         except (AuthenticationError, PermissionDeniedError):
             raise
         except (APIError, TransportError) as exc:
-            self._set_message(f"could not count the active batches ({_describe(exc)}); retrying")
+            self._set_message(f"could not count the active batches ({describe_error(exc)}); retrying")
             await self._pause(self.slot_poll)
             return False
         self._active = active
@@ -1253,10 +1254,10 @@ class Job:
             if exc.status_code == 503:  # documented: no batch was made
                 chunk.state, chunk.intent_at = "planned", None
                 self.manifest.save()
-                self._set_message(f"the API is busy ({_describe(exc)}); retrying chunk {chunk.chunk}")
+                self._set_message(f"the API is busy ({describe_error(exc)}); retrying chunk {chunk.chunk}")
                 await self._pause(self.slot_poll)
                 return
-            chunk.error = f"create answered {_describe(exc)}"
+            chunk.error = f"create answered {describe_error(exc)}"
             self.manifest.save()
             await self._recover(chunk)
             return
@@ -1266,12 +1267,12 @@ class Job:
             raise
         except (APIError, InvalidInputError) as exc:  # a 4xx refusal: nothing was created
             chunk.state = "create_failed"
-            chunk.error = _describe(exc) if isinstance(exc, APIError) else str(exc)
+            chunk.error = describe_error(exc) if isinstance(exc, APIError) else str(exc)
             self.manifest.save()
             self._changed()
             return
         except TransportError as exc:  # the request may or may not have reached the API
-            chunk.error = f"create got no answer ({_describe(exc)})"
+            chunk.error = f"create got no answer ({describe_error(exc)})"
             self.manifest.save()
             await self._recover(chunk)
             return

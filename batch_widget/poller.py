@@ -21,7 +21,7 @@ from typing import Literal
 
 from ._aio import loop_running, run_in_thread, sleep_or_wake
 from .client import NO_RETRY, BatchClient, validate_batch_id
-from .errors import APIError, APITimeoutError, BatchWidgetError, TransportError
+from .errors import APIError, BatchWidgetError, TransportError, describe_error
 from .models import Batch, BatchStatus
 
 __all__ = ["BatchPoller", "PollUpdate", "Schedule", "ThroughputEstimator", "WatchState"]
@@ -364,7 +364,7 @@ class BatchPoller:
                         replace(
                             self.update,
                             state="retrying",
-                            error=f"{_describe(error)}; retrying in {delay:.0f} s (attempt {failures + 1})",
+                            error=f"{describe_error(error)}; retrying in {delay:.0f} s (attempt {failures + 1})",
                             interval_s=delay,
                             exception=error,
                         )
@@ -410,7 +410,7 @@ class BatchPoller:
             self._fail(error)
 
     def _fail(self, error: BaseException) -> None:
-        self._publish(replace(self.update, state="error", error=_describe(error), exception=error))
+        self._publish(replace(self.update, state="error", error=describe_error(error), exception=error))
         self._finish(error)
 
     def _finish(self, error: BaseException | None = None) -> None:
@@ -437,22 +437,3 @@ class BatchPoller:
                 log.exception("listener of batch %s failed", self.batch_id)
         for queue in self._queues:
             queue.put_nowait(update)
-
-
-def _describe(error: BaseException) -> str:
-    """A short sentence for the widget's banner."""
-    if isinstance(error, APIError):
-        kind = {401: "The API key was refused", 403: "Access denied", 404: "Batch not found",
-                429: "Rate limited"}.get(error.status_code)  # fmt: skip
-        if kind is None:
-            kind = f"Server error {error.status_code}" if error.status_code >= 500 else f"HTTP {error.status_code}"
-        detail = error.api_message or error.body_excerpt or error.code
-        return f"{kind}" + (f": {detail}" if detail else "")
-    if isinstance(error, APITimeoutError):
-        return "The server did not answer in time"
-    if isinstance(error, TransportError):
-        return "Could not reach the server"
-    if isinstance(error, BatchWidgetError):
-        return str(error)
-    return f"Unexpected error: {type(error).__name__}: {error}"
-

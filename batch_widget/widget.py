@@ -10,7 +10,6 @@ with a static-only bundle (inline-styled HTML + plain text) that shows the final
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import html
 import logging
@@ -19,14 +18,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import anywidget
 import traitlets
 
 from . import summary as S
 from .client import BatchClient, default_client
-from .errors import BatchWidgetError
 from .models import Batch, CreatedItem, format_time
-from .poller import BatchPoller, PollUpdate, Schedule, _describe
+from .poller import BatchPoller, PollUpdate, Schedule
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,7 +39,7 @@ def _iso(value: datetime | None) -> str:
     return format_time(value) or ""
 
 
-class BatchWidget(anywidget.AnyWidget):
+class BatchWidget(S.PinnedView):
     """Live view of one batch. Create it with :func:`watch`.
 
     The synced traits are a projection of the latest snapshot; nothing else is synced, and
@@ -69,7 +66,6 @@ class BatchWidget(anywidget.AnyWidget):
     updated_at = traitlets.Unicode("").tag(sync=True)
     interval_s = traitlets.Float(0.0).tag(sync=True)
     watch_state = traitlets.Unicode("starting").tag(sync=True)
-    error = traitlets.Unicode("").tag(sync=True)
     history = traitlets.List(traitlets.Float(), default_value=[]).tag(sync=True)
     cancel_requested = traitlets.Bool(False).tag(sync=True)
 
@@ -85,12 +81,9 @@ class BatchWidget(anywidget.AnyWidget):
         client = default_client(client)
         self._client = client
         self._poller = poller or BatchPoller.shared(client, batch_id, schedule=schedule)
-        self._handles: list[Any] = []
-        self._finalized = False
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._created_items = tuple(created_items) if created_items else None
+        self._sent_at: float | None = None  # poller-clock time of the last message to the view
         super().__init__(batch_id=self._poller.batch_id)
-        self.on_msg(self._on_frontend_msg)
         self._poller.add_listener(self._on_update)
         self._on_update(self._poller.update)
         self._poller.acquire()
@@ -170,8 +163,6 @@ class BatchWidget(anywidget.AnyWidget):
         """Stop this view's share of the polling (the last view closed stops the poller)."""
         self._poller.remove_listener(self._on_update)
         self._poller.release()
-        for task in list(self._tasks):
-            task.cancel()
         super().close()
 
     # -- display ------------------------------------------------------------------------------
@@ -182,42 +173,11 @@ class BatchWidget(anywidget.AnyWidget):
     def summary_html(self) -> str:
         return summary_html(self._poller.update)
 
-    def _static_bundle(self) -> dict[str, str]:
-        return {"text/plain": self.summary_text(), "text/html": self.summary_html()}
+    def _finished(self) -> bool:
+        return self._poller.finished
 
-    def _ipython_display_(self, **kwargs: Any) -> None:
-        from IPython.display import display
-
-        if self._poller.finished:
-            display(self._static_bundle(), raw=True)  # type: ignore[no-untyped-call]
-            return
-        bundle = self._repr_mimebundle_(**kwargs)
-        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        data = data or {}
-        running = summary_text(self._poller.update, live=True)
-        data = {
-            **data,
-            "text/plain": running,
-            "text/html": summary_html(self._poller.update, live=True),
-        }
-        handle = display(data, metadata=metadata, raw=True, display_id=True)  # type: ignore[no-untyped-call]
-        if handle is not None:
-            self._handles.append(handle)
-        if self._poller.finished:  # ended between the check and the display
-            self.finalize()
-
-    def finalize(self, *, force: bool = False) -> None:
-        """Replace every display of this widget with the static final summary (idempotent
-        unless ``force``)."""
-        if (self._finalized and not force) or (not self._handles and not self._poller.finished):
-            return
-        bundle = self._static_bundle()
-        for handle in self._handles:
-            try:
-                handle.update(bundle, raw=True)
-            except Exception:  # a display that went away must not break the others
-                log.debug("could not update a display of batch %s", self.batch_id, exc_info=True)
-        self._finalized = self._poller.finished
+    def _summary(self, *, live: bool) -> tuple[str, str]:
+        return summary_text(self._poller.update, live=live), summary_html(self._poller.update, live=live)
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -256,7 +216,7 @@ class BatchWidget(anywidget.AnyWidget):
                 shown["cancel_requested"] = False
         changed = any(getattr(self, name) != value for name, value in shown.items())
         now = self._poller._clock()
-        sent_at: float | None = getattr(self, "_sent_at", None)
+        sent_at = self._sent_at
         fresh = update.updated_at is not None and _iso(update.updated_at) != self.updated_at
         if not changed:
             if not fresh:
@@ -279,28 +239,14 @@ class BatchWidget(anywidget.AnyWidget):
         if update.state in ("done", "error"):
             self.finalize()
 
-    def _on_frontend_msg(self, _widget: object, content: Any, _buffers: object) -> None:
-        kind = content.get("type") if isinstance(content, dict) else None
+    def _on_action(self, kind: str) -> bool:
         if kind == "refresh":
             self._poller.refresh()
         elif kind == "cancel":
-            self._spawn(self._cancel_from_view())
+            self._spawn_action(self.cancel, "Cancel")
         else:
-            log.debug("ignored message from the view: %r", content)
-
-    async def _cancel_from_view(self) -> None:
-        try:
-            await self.cancel()
-        except BatchWidgetError as error:
-            self.error = f"Cancel failed: {_describe(error)}"
-        except Exception as error:  # never let a click kill the kernel
-            log.exception("cancel of batch %s failed", self.batch_id)
-            self.error = f"Cancel failed: {type(error).__name__}"
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            return False
+        return True
 
 
 def replace_batch(update: PollUpdate, batch: Batch) -> PollUpdate:
