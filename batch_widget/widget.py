@@ -14,6 +14,7 @@ import contextlib
 import html
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,7 +117,8 @@ class BatchWidget(S.PinnedView):
     def wait_blocking(self) -> Batch:
         """Blocking twin of :meth:`wait` for scripts; in a notebook the display pauses meanwhile."""
         batch = self._poller.wait_blocking()
-        self._on_update(replace_batch(self._poller.update, batch))
+        update = self._poller.update
+        self._on_update(replace(update, batch=batch, state="done" if batch.is_terminal else update.state))
         return batch
 
     async def cancel(self) -> Batch:
@@ -247,12 +249,6 @@ class BatchWidget(S.PinnedView):
         else:
             return False
         return True
-
-
-def replace_batch(update: PollUpdate, batch: Batch) -> PollUpdate:
-    from dataclasses import replace
-
-    return replace(update, batch=batch, state="done" if batch.is_terminal else update.state)
 
 
 def watch(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 
@@ -30,6 +33,65 @@ def requests_for(n: int, prefix: str = "item") -> list[dict[str, object]]:
 def sim() -> Iterator[Simulator]:
     with Simulator(api_key=SECRET_KEY, seed=7, clock=ManualClock()) as s:
         yield s
+
+
+class VirtualTime:
+    """Time for pollers and job schedulers driven by the simulator's manual clock.
+
+    Every sleep advances the clock (hours of a batch pass in a second) and is recorded in
+    ``slept``; the account's active-batch count is sampled around each one in ``active``.
+    """
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.slept: list[float] = []
+        self.active: list[int] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.active.append(self.sim.engine.active_count())
+        self.slept.append(seconds)
+        self.sim.clock.advance(seconds)
+        self.active.append(self.sim.engine.active_count())
+        await asyncio.sleep(0)
+
+    def clock(self) -> float:
+        return self.sim.clock.now()
+
+    def wall(self) -> datetime:
+        return datetime.fromtimestamp(self.sim.clock.now(), timezone.utc)
+
+    def poller_kwargs(self) -> dict[str, Any]:
+        """``clock``, ``wall`` and ``sleep`` for a ``BatchPoller``."""
+        return {"clock": self.clock, "wall": self.wall, "sleep": self.sleep}
+
+
+class Displays:
+    """Stands in for IPython.display.display: records bundles and display-id updates."""
+
+    def __init__(self) -> None:
+        self.shown: list[dict[str, Any]] = []
+        self.updates: list[dict[str, Any]] = []
+
+    def __call__(self, data: dict[str, Any], **kw: Any) -> Any:
+        self.shown.append(data)
+        if kw.get("display_id"):
+            outer = self
+
+            class Handle:
+                def update(self, bundle: dict[str, Any], raw: bool = False) -> None:
+                    outer.updates.append(bundle)
+
+            return Handle()
+        return None
+
+
+@pytest.fixture
+def displays(monkeypatch: pytest.MonkeyPatch) -> Displays:
+    import IPython.display
+
+    d = Displays()
+    monkeypatch.setattr(IPython.display, "display", d)
+    return d
 
 
 class FakeSleep:

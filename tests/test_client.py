@@ -240,12 +240,16 @@ async def test_results_are_parsed_as_bytes_arrive() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=body(), headers={"content-type": "application/jsonl"})
 
-    async with BatchClient(SECRET_KEY, base_url="http://127.0.0.1:1/v1.3",
-                           transport=httpx.MockTransport(handler)) as client:  # fmt: skip
-        seen = []
+    async def consume(client: BatchClient) -> None:
         async for line in client.results("6a1f0c2e9b3d4e5f60718293"):
             seen.append(line)
             gate.set()
+
+    seen: list[object] = []
+    async with BatchClient(SECRET_KEY, base_url="http://127.0.0.1:1/v1.3",
+                           transport=httpx.MockTransport(handler)) as client:  # fmt: skip
+        # a client that buffered the whole body would wait for the gate forever: fail fast
+        await asyncio.wait_for(consume(client), 10)
     assert [x.custom_id for x in seen if isinstance(x, ResultLine)] == ["a", "b"]
     last = seen[1]
     assert isinstance(last, ResultLine) and last.data is not None and last.data.output_tokens == 1
@@ -352,6 +356,20 @@ async def test_a_long_5xx_burst_gives_up_with_server_error(
         await client.get(batch_id)
     assert info.value.status_code == 500 and "retry" in str(info.value)
     assert len(fake_sleep.calls) == 5  # 6 attempts in all
+
+
+async def test_the_total_wait_is_bounded(sim: Simulator) -> None:
+    """Retries stop when the next wait would pass the policy's budget, attempts left or not."""
+    sleeps = FakeSleep()
+    async with BatchClient(SECRET_KEY, base_url=sim.base_url, sleep=sleeps,
+                           retry=RetryPolicy(max_attempts=10, budget=60)) as client:  # fmt: skip
+        batch_id = await make_batch(client)
+        sim.add_fault(Fault(kind="rate_limit", endpoint="get", retry_after=25, times=None))
+        with pytest.raises(RateLimitError) as info:
+            await client.get(batch_id)
+    assert sleeps.calls == [25.0, 25.0]  # a third wait would make 75 s > 60 s
+    assert info.value.retry_after == 25
+    sim.clear_faults()
 
 
 async def test_retry_after_seconds_and_http_date(client: BatchClient, sim: Simulator, fake_sleep: FakeSleep) -> None:

@@ -12,7 +12,6 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from batch_widget.jobs import Job, Manifest, plan_chunks, prepare_requests, stab
 from batch_widget.simulator import Fault, ManualClock, Simulator
 from batch_widget.simulator.engine import ItemSpec
 
-from .conftest import PROMPT, SECRET_KEY, FakeSleep, requests_for
+from .conftest import PROMPT, SECRET_KEY, Displays, FakeSleep, VirtualTime, requests_for
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 2500
@@ -72,33 +71,15 @@ async def client(sim: Simulator) -> AsyncIterator[bw.BatchClient]:
         yield c
 
 
-class VirtualTime:
-    """Sleeps advance the simulator's manual clock; every sleep samples the active-batch count."""
-
-    def __init__(self, sim: Simulator) -> None:
-        self.sim = sim
-        self.active: list[int] = []
-
-    async def sleep(self, seconds: float) -> None:
-        self.active.append(self.sim.engine.active_count())
-        self.sim.clock.advance(seconds)
-        self.active.append(self.sim.engine.active_count())
-        await asyncio.sleep(0)
-
-    def wall(self) -> datetime:
-        return datetime.fromtimestamp(self.sim.clock.now(), timezone.utc)
-
-    def kwargs(self) -> dict[str, Any]:
-        return {
-            "clock": self.sim.clock.now, "wall": self.wall, "sleep": self.sleep,
-            "schedule": bw.Schedule(min_interval=2, max_interval=30), "slot_poll": 10.0,
-        }  # fmt: skip
+def job_kwargs(vt: VirtualTime) -> dict[str, Any]:
+    """Virtual time for a job's scheduler and pollers, with a quick schedule."""
+    return {**vt.poller_kwargs(), "schedule": bw.Schedule(min_interval=2, max_interval=30), "slot_poll": 10.0}
 
 
 def submit(df: pd.DataFrame, client: bw.BatchClient, vt: VirtualTime, manifest: Path, **kw: Any) -> Job:
     return bw.submit(
         df, asset="asset_id", prompt="Summarise.", key="video_key", client=client, manifest=manifest,
-        **{**vt.kwargs(), **kw},
+        **{**job_kwargs(vt), **kw},
     )  # fmt: skip
 
 
@@ -305,7 +286,7 @@ async def test_a_crash_between_intent_and_create_is_recovered_from_the_manifest(
     crashed = Manifest.load(path)
     assert crashed.chunks[0].state == "creating" and crashed.chunks[0].batch_id is None
     assert crashed.chunks[0].intent_at is not None and len(sim.engine.batch_ids()) == 1
-    resumed = bw.resume_job(path, client, **vt.kwargs())
+    resumed = bw.resume_job(path, client, **job_kwargs(vt))
     snap = await asyncio.wait_for(resumed.wait(), 60)
     assert snap.state == "done" and snap.counts["ready"] == 1500
     assert len(sim.engine.batch_ids()) == 2 and creates(sim) == 2
@@ -396,31 +377,9 @@ async def test_list_batches_all_pages_with_filters(client: bw.BatchClient, sim: 
 # -- the job widget ------------------------------------------------------------------------------
 
 
-class Displays:
-    def __init__(self) -> None:
-        self.shown: list[dict[str, Any]] = []
-        self.updates: list[dict[str, Any]] = []
-
-    def __call__(self, data: dict[str, Any], **kw: Any) -> Any:
-        self.shown.append(data)
-        if kw.get("display_id"):
-            outer = self
-
-            class Handle:
-                def update(self, bundle: dict[str, Any], raw: bool = False) -> None:
-                    outer.updates.append(bundle)
-
-            return Handle()
-        return None
-
-
 async def test_job_widget_projects_the_job_and_pins_a_static_summary(
-    client: bw.BatchClient, sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    client: bw.BatchClient, sim: Simulator, tmp_path: Path, displays: Displays
 ) -> None:
-    import IPython.display
-
-    displays = Displays()
-    monkeypatch.setattr(IPython.display, "display", displays)
     for k in range(4):
         await client.create(analysis_mode="general", defaults=PROMPT, requests=requests_for(400, f"o{k}"))
     vt = VirtualTime(sim)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from datetime import datetime, timezone
 
 import pytest
 
@@ -13,31 +11,14 @@ from batch_widget.models import Batch
 from batch_widget.poller import BatchPoller, PollUpdate, Schedule, ThroughputEstimator
 from batch_widget.simulator import Fault, Simulator
 
-from .conftest import PROMPT, requests_for
+from .conftest import PROMPT, VirtualTime, requests_for
 
 HOUR = 3600.0
 
 
-def virtual_time(sim: Simulator) -> dict[str, Callable[..., object]]:
-    """Poller clock, wall clock and sleep all driven by the simulator's manual clock."""
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        sim.clock.advance(seconds)
-        await asyncio.sleep(0)
-
-    def wall() -> datetime:
-        return datetime.fromtimestamp(sim.clock.now(), timezone.utc)
-
-    return {"clock": sim.clock.now, "wall": wall, "sleep": sleep, "slept": slept}  # type: ignore[dict-item]
-
-
 def make_poller(client: BatchClient, sim: Simulator, batch_id: str, **kw: object) -> tuple[BatchPoller, list[float]]:
-    vt = virtual_time(sim)
-    slept = vt.pop("slept")
-    poller = BatchPoller(client, batch_id, **vt, **kw)  # type: ignore[arg-type]
-    return poller, slept  # type: ignore[return-value]
+    vt = VirtualTime(sim)
+    return BatchPoller(client, batch_id, **vt.poller_kwargs(), **kw), vt.slept  # type: ignore[arg-type]
 
 
 async def create(client: BatchClient, n: int) -> str:
@@ -210,6 +191,15 @@ def test_blocking_wait_outside_a_loop(sim: Simulator) -> None:
     sim.clock.advance(HOUR)
     poller = BatchPoller(client, batch_id)
     final = poller.wait_blocking()
+    assert final.is_terminal
+
+
+async def test_blocking_wait_in_a_notebook_says_the_display_pauses(client: BatchClient, sim: Simulator) -> None:
+    batch_id = await create(client, 3)
+    sim.clock.advance(HOUR)
+    poller = BatchPoller(client, batch_id)
+    with pytest.warns(UserWarning, match="live widgets pause until the batch ends"):
+        final = poller.wait_blocking()  # under a running loop, as in a kernel
     assert final.is_terminal
 
 

@@ -20,8 +20,7 @@ from batch_widget.poller import BatchPoller, PollUpdate, Schedule
 from batch_widget.simulator import Fault, ManualClock, Simulator
 from batch_widget.widget import BatchWidget
 
-from .conftest import PROMPT, SECRET_KEY, requests_for
-from .test_poller import virtual_time
+from .conftest import PROMPT, SECRET_KEY, VirtualTime, requests_for
 
 N = 40
 
@@ -44,9 +43,7 @@ async def start_watch(
     client: bw.BatchClient, sim: Simulator, *, on_update: Callable[[PollUpdate, Watch], None] | None = None
 ) -> Watch:
     created = await client.create(analysis_mode="general", defaults=PROMPT, requests=requests_for(N))
-    vt = virtual_time(sim)
-    vt.pop("slept")
-    poller = BatchPoller(client, created.batch_id, **vt)  # type: ignore[arg-type]
+    poller = BatchPoller(client, created.batch_id, **VirtualTime(sim).poller_kwargs())
     widget = BatchWidget(created.batch_id, client, poller=poller, created_items=created.items)
     watch = Watch(widget)
 
@@ -210,8 +207,9 @@ async def test_results_faults_still_give_one_row_per_item(
 ) -> None:
     watch = await start_watch(client, sim)
     await finish(watch)
-    sim.add_fault(fault)
+    rule = sim.add_fault(fault)
     await one_row_per_item(watch)
+    assert rule.fired >= 1  # the fault really hit the fetch the frame came from
 
 
 async def test_results_mid_run_then_final(client: bw.BatchClient, sim: Simulator) -> None:
@@ -228,8 +226,9 @@ async def test_results_mid_run_then_final(client: bw.BatchClient, sim: Simulator
 async def test_a_persistent_malformed_line_is_kept_visible(client: bw.BatchClient, sim: Simulator) -> None:
     watch = await start_watch(client, sim)
     await finish(watch)
-    sim.add_fault(Fault(kind="malformed_line", endpoint="results", lines=7, line="{broken", times=None))
+    rule = sim.add_fault(Fault(kind="malformed_line", endpoint="results", lines=7, line="{broken", times=None))
     frame = await watch.widget.to_pandas()
+    assert rule.fired == 2  # fetched, then fetched once more, still unreadable
     real = frame[frame["task_id"].notna()]
     assert len(real) == N and real["status"].notna().all()
     garbage = frame[frame["task_id"].isna()]
@@ -250,9 +249,9 @@ async def test_soak_a_24_hour_batch_of_1000_items(caplog: pytest.LogCaptureFixtu
     with Simulator(api_key=SECRET_KEY, seed=11, clock=clock, item_seconds=(600, 1000), items_at_once=10) as sim:
         async with bw.BatchClient(SECRET_KEY, base_url=sim.base_url) as client:
             created = await client.create(analysis_mode="general", defaults=PROMPT, requests=requests_for(1000))
-            vt = virtual_time(sim)
-            slept = vt.pop("slept")
-            poller = BatchPoller(client, created.batch_id, **vt)  # type: ignore[arg-type]
+            vt = VirtualTime(sim)
+            slept = vt.slept
+            poller = BatchPoller(client, created.batch_id, **vt.poller_kwargs())
             widget = BatchWidget(created.batch_id, client, poller=poller)
             # warm up, then measure the growth over the rest of the day
             for _ in range(50):

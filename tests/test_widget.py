@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 import pytest
 
@@ -14,8 +13,7 @@ from batch_widget.poller import BatchPoller, PollUpdate
 from batch_widget.simulator import Fault, Simulator
 from batch_widget.widget import BatchWidget, summary_html, summary_text
 
-from .conftest import PROMPT, SECRET_KEY, requests_for
-from .test_poller import virtual_time
+from .conftest import PROMPT, SECRET_KEY, Displays, VirtualTime, requests_for
 
 SYNCED = {
     "batch_id", "status", "analysis_mode", "total", "queued", "processing", "ready", "failed",
@@ -25,40 +23,9 @@ SYNCED = {
 HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 
 
-class Displays:
-    """Stands in for IPython.display.display: records bundles and display-id updates."""
-
-    def __init__(self) -> None:
-        self.shown: list[dict[str, Any]] = []
-        self.updates: list[dict[str, Any]] = []
-
-    def __call__(self, data: dict[str, Any], **kw: Any) -> Any:
-        self.shown.append(data)
-        if kw.get("display_id"):
-            outer = self
-
-            class Handle:
-                def update(self, bundle: dict[str, Any], raw: bool = False) -> None:
-                    outer.updates.append(bundle)
-
-            return Handle()
-        return None
-
-
-@pytest.fixture
-def displays(monkeypatch: pytest.MonkeyPatch) -> Displays:
-    import IPython.display
-
-    d = Displays()
-    monkeypatch.setattr(IPython.display, "display", d)
-    return d
-
-
 async def widget_for(client: bw.BatchClient, sim: Simulator, n: int) -> BatchWidget:
     created = await client.create(analysis_mode="general", defaults=PROMPT, requests=requests_for(n))
-    vt = virtual_time(sim)
-    vt.pop("slept")
-    poller = BatchPoller(client, created.batch_id, **vt)  # type: ignore[arg-type]
+    poller = BatchPoller(client, created.batch_id, **VirtualTime(sim).poller_kwargs())
     return BatchWidget(created.batch_id, client, poller=poller, created_items=created.items)
 
 
