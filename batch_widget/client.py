@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ._json import loads
 from .errors import (
     APIConnectionError,
     APIError,
@@ -57,12 +58,6 @@ _CUSTOM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 log = logging.getLogger("batch_widget.client")
 
-try:  # orjson decodes result lines several times faster; it is optional
-    import orjson
-
-    _loads: Callable[[bytes], Any] = orjson.loads
-except ImportError:  # pragma: no cover - exercised on machines without orjson
-    _loads = json.loads
 
 
 def validate_batch_id(batch_id: object) -> str:
@@ -657,7 +652,7 @@ def _parse_line(raw: bytes, line_no: int) -> ResultLine | ResultLineError | None
     if not raw:
         return None
     try:
-        obj = _loads(raw)
+        obj = loads(raw)
     except ValueError as exc:
         return ResultLineError(line_no, raw.decode("utf-8", "replace"), f"invalid JSON: {exc}")
     if not isinstance(obj, dict):

@@ -57,7 +57,7 @@ import io
 import itertools
 import json
 import re
-from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -65,6 +65,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import numpy as np
 import pandas as pd
 
+from ._json import decoder_name, loads
 from .models import CreatedItem, ResultLine
 
 if TYPE_CHECKING:
@@ -109,68 +110,6 @@ _BASE_COLUMNS = (
 _SEGMENT_COLUMNS = (
     "custom_id", "task_id", "definition_id", "segment_index", "start", "end", "duration",
 )  # fmt: skip
-
-
-# --------------------------------------------------------------------------------------------
-# JSON decoding (optional fast decoders, imported lazily)
-# --------------------------------------------------------------------------------------------
-
-
-class _Decoder:
-    """The fastest installed JSON decoder, chosen on first use; stdlib as the safety net."""
-
-    def __init__(self) -> None:
-        self.loads: Callable[[Any], Any] | None = None
-        self.errors: tuple[type[BaseException], ...] = (ValueError,)
-        self.name = "json"
-
-    def setup(self) -> Callable[[Any], Any]:
-        try:
-            import orjson
-
-            self.loads, self.errors, self.name = orjson.loads, (orjson.JSONDecodeError,), "orjson"
-            return self.loads
-        except ImportError:
-            pass
-        try:
-            import msgspec
-
-            decoder: Any = msgspec.json.Decoder()
-            self.loads = decoder.decode
-            self.errors, self.name = (msgspec.DecodeError, ValueError), "msgspec"
-            return decoder.decode  # type: ignore[no-any-return]
-        except ImportError:
-            pass
-        self.loads, self.name = _stdlib_loads, "json"
-        return _stdlib_loads
-
-
-def _stdlib_loads(raw: Any) -> Any:
-    return json.loads(bytes(raw) if isinstance(raw, memoryview) else raw)
-
-
-_DECODER = _Decoder()
-
-
-def _loads(raw: Any) -> Any:
-    """Decode one JSON document; raise ``ValueError`` with the reason when it is not JSON."""
-    fast = _DECODER.loads or _DECODER.setup()
-    try:
-        return fast(raw)
-    except _DECODER.errors as exc:
-        if fast is _stdlib_loads:
-            raise ValueError(str(exc)) from None
-        try:
-            return _stdlib_loads(raw)  # NaN / Infinity and other things the fast one refuses
-        except (ValueError, TypeError, RecursionError):
-            raise ValueError(str(exc)) from None
-
-
-def decoder_name() -> str:
-    """Name of the JSON decoder in use: ``"orjson"``, ``"msgspec"`` or ``"json"``."""
-    if _DECODER.loads is None:
-        _DECODER.setup()
-    return _DECODER.name
 
 
 # --------------------------------------------------------------------------------------------
@@ -355,7 +294,7 @@ def _iter_items(lines: Any) -> Iterator[_Item]:
         kind = type(line)
         if kind is bytes or kind is memoryview or kind is str or kind is bytearray:
             try:
-                obj = _loads(line)
+                obj = loads(line)
             except ValueError as exc:
                 if _is_blank(line):
                     continue
@@ -977,7 +916,7 @@ def _parse_texts(
             errors.append(None)
             continue
         try:
-            parsed.append(_loads(text))
+            parsed.append(loads(text))
             errors.append(None)
         except ValueError as exc:
             parsed.append(None)
@@ -1403,7 +1342,7 @@ def segments_to_frame(
                 continue
             item.text = None
             try:
-                decoded = _loads(text)
+                decoded = loads(text)
             except ValueError as exc:
                 acc.add_error(item, f"result is not valid JSON: {exc}")
                 continue

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from batch_widget import frames
+from batch_widget import _json, frames
 from batch_widget.frames import (
     ITEM_STATUSES,
     MalformedLine,
@@ -239,8 +239,8 @@ def test_all_input_forms_give_the_same_frame(form: str) -> None:
 
 def test_stdlib_decoder_fallback_gives_the_same_frame(monkeypatch: pytest.MonkeyPatch) -> None:
     expected = results_to_frame(spec_body(), expand=True)
-    monkeypatch.setattr(frames._DECODER, "loads", frames._stdlib_loads)
-    monkeypatch.setattr(frames._DECODER, "errors", (ValueError,))
+    monkeypatch.setattr(_json._DECODER, "loads", _json._stdlib_loads)
+    monkeypatch.setattr(_json._DECODER, "errors", (ValueError,))
     pd.testing.assert_frame_equal(results_to_frame(spec_body(), expand=True), expected)
 
 
