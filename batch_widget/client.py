@@ -42,7 +42,7 @@ from .errors import (
     ServerError,
     TransportError,
 )
-from .models import Batch, BatchPage, CreatedBatch, ResultLine
+from .models import Batch, BatchPage, BatchStatus, CreatedBatch, ResultLine
 
 __all__ = ["DEFAULT_BASE_URL", "NO_RETRY", "BatchClient", "RetryPolicy", "default_client", "validate_batch_id"]
 
@@ -52,7 +52,7 @@ BASE_URL_ENV = "TWELVELABS_BASE_URL"
 
 MAX_REQUESTS = 1000
 ANALYSIS_MODES = ("general", "time_based_metadata")
-BATCH_STATUSES = ("pending", "processing", "canceling", "canceled", "completed", "expired")
+BATCH_STATUSES = tuple(status.value for status in BatchStatus)
 _BATCH_ID = re.compile(r"[0-9a-fA-F]{24}")
 _CUSTOM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 

@@ -69,7 +69,7 @@ from .errors import (
     describe_error,
 )
 from .frames import results_to_frame
-from .models import Batch, ResultLine, format_time, parse_time
+from .models import Batch, BatchStatus, ResultLine, format_time, parse_time
 from .poller import BatchPoller, PollUpdate, Schedule
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ DEFAULT_MANIFEST = "bw_job.manifest.json"
 ACCOUNT_MAX_ACTIVE = 5
 MAX_CONTENT_HOURS = 2000.0
 MAX_WINDOW_S = 2 * 3600.0
-ACTIVE_STATUSES = ("pending", "processing", "canceling")
+ACTIVE_STATUSES = tuple(status.value for status in BatchStatus if status.is_active)
 #: how far before the intent a matching batch may claim to be created (server clock granularity)
 INTENT_SLACK_S = 120.0
 _CUSTOM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -1162,7 +1162,7 @@ class Job:
                 return False
             if chunk.state == "created" and chunk.batch_id:
                 update = self._updates.get(chunk.batch_id)
-                if update is None or update.state not in ("done", "error", "stopped"):
+                if update is None or not update.finished:
                     return False
         return True
 
@@ -1366,7 +1366,7 @@ class Job:
 
     def _on_poll(self, update: PollUpdate) -> None:
         self._updates[update.batch_id] = update
-        if update.state in ("done", "error", "stopped"):
+        if update.finished:
             self._poke()
             if self._active is not None and update.batch is not None and update.batch.is_terminal:
                 self._active = max(0, self._active - 1)

@@ -172,6 +172,11 @@ class PollUpdate:
     history: tuple[float, ...] = field(default=())
     exception: BaseException | None = field(default=None, compare=False, repr=False)
 
+    @property
+    def finished(self) -> bool:
+        """The watch has ended: the batch ended, a fatal error, or polling was stopped."""
+        return self.state in ("done", "error", "stopped")
+
 
 Listener = Callable[[PollUpdate], None]
 
@@ -275,7 +280,7 @@ class BatchPoller:
 
     @property
     def finished(self) -> bool:
-        return self.update.state in ("done", "error", "stopped")
+        return self.update.finished
 
     @property
     def stopped(self) -> bool:
