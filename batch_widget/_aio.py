@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -19,12 +20,17 @@ def loop_running() -> bool:
     return True
 
 
-def run_in_thread(make: Callable[[], Coroutine[Any, Any, _T]], name: str) -> _T:
+def run_in_thread(
+    make: Callable[[], Coroutine[Any, Any, _T]], name: str, *, warn_in_loop: str | None = None
+) -> _T:
     """Run ``make()`` on a private event loop in a worker thread and block until it ends.
 
     It works under a running loop too (an ``httpx.AsyncClient`` belongs to the loop it first
-    ran on, so ``make`` must build its own client). Returns the result or raises the error.
+    ran on, so ``make`` must build its own client); there, ``warn_in_loop`` is said first, for
+    a blocking call in a notebook pauses every live display. Returns the result or raises.
     """
+    if warn_in_loop and loop_running():
+        warnings.warn(warn_in_loop, stacklevel=3)
     result: dict[str, Any] = {}
 
     def worker() -> None:

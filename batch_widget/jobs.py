@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 import pandas as pd
 
-from ._aio import loop_running, run_in_thread, sleep_or_wake
+from ._aio import run_in_thread, sleep_or_wake
 from .client import MAX_REQUESTS, NO_RETRY, BatchClient, build_create_body, default_client, validate_batch_id
 from .errors import (
     APIError,
@@ -747,12 +747,6 @@ class Job:
         client), then reloads the manifest here. In a notebook, prefer ``await job.wait()``:
         while this blocks, the kernel runs nothing else and every live display pauses.
         """
-        if loop_running():
-            warnings.warn(
-                "Job.wait_blocking() blocks the kernel until every batch has ended; "
-                "use `await job.wait()` in a notebook.",
-                stacklevel=2,
-            )
 
         async def run() -> JobSnapshot:
             async with self.client.clone() as client:
@@ -761,7 +755,12 @@ class Job:
                           schedule=self._poll_kwargs.get("schedule"))  # fmt: skip
                 return await job.wait()
 
-        snap = run_in_thread(run, "batch_widget job wait")
+        snap = run_in_thread(
+            run,
+            "batch_widget job wait",
+            warn_in_loop="Job.wait_blocking() blocks the kernel until every batch has ended; "
+            "use `await job.wait()` in a notebook.",
+        )
         self.manifest = Manifest.load(self.path)
         return snap
 

@@ -12,7 +12,6 @@ import contextlib
 import logging
 import threading
 import time
-import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -329,18 +328,17 @@ class BatchPoller:
         In a notebook prefer ``await poller.wait()``: while this blocks, the kernel cannot run
         anything else, so every live display pauses until it returns.
         """
-        if loop_running():
-            warnings.warn(
-                "wait_blocking() blocks the kernel: live widgets pause until the batch ends. "
-                "Use `await w.wait()` in a notebook to keep them updating.",
-                stacklevel=2,
-            )
 
         async def run() -> Batch:
             async with self.client.clone() as client:
                 return await BatchPoller(client, self.batch_id, schedule=self.schedule).wait()
 
-        return run_in_thread(run, f"batch_widget wait {self.batch_id}")
+        return run_in_thread(
+            run,
+            f"batch_widget wait {self.batch_id}",
+            warn_in_loop="wait_blocking() blocks the kernel: live widgets pause until the batch ends. "
+            "Use `await w.wait()` in a notebook to keep them updating.",
+        )
 
     # -- the loop -----------------------------------------------------------------------------
 
