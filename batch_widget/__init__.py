@@ -3,6 +3,8 @@
 The public face of the package: a short list of names, nothing defined here.
 """
 
+from ._version import VERSION as __version__
+from .account import list_batches, list_batches_blocking
 from .client import BatchClient, RetryPolicy
 from .errors import (
     APIConnectionError,
@@ -23,12 +25,10 @@ from .errors import (
 )
 from .frames import join_results, results_to_frame, segments_to_frame, to_polars
 from .job_widget import JobWidget
-from .jobs import Job, UncertainCreateError, list_batches, list_batches_blocking, resume_job, submit
+from .jobs import Job, UncertainCreateError, resume_job, submit
 from .models import Batch, BatchStatus, CreatedBatch, ItemStatus, ResultLine, WebhookDelivery
 from .poller import BatchPoller, Schedule
 from .widget import BatchWidget, watch
-
-__version__ = "0.1.0"
 
 __all__ = [
     "APIConnectionError",

@@ -6,7 +6,6 @@ I/O only: it knows nothing of pollers, widgets or DataFrames. One ``httpx.AsyncC
 
 from __future__ import annotations
 
-import asyncio
 import builtins  # the class's own `list` method shadows the builtin in its annotations
 import email.utils
 import ipaddress
@@ -19,6 +18,7 @@ import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from ._json import loads
+from ._version import VERSION
+from .clock import SYSTEM_CLOCK, Clock
 from .errors import (
     APIConnectionError,
     APIError,
@@ -42,7 +44,8 @@ from .errors import (
     ServerError,
     TransportError,
 )
-from .models import Batch, BatchPage, BatchStatus, CreatedBatch, ResultLine
+from .models import Batch, BatchPage, CreatedBatch, ResultLine
+from .validation import ANALYSIS_MODES, BATCH_STATUSES, build_create_body, choices, validate_batch_id
 
 __all__ = ["DEFAULT_BASE_URL", "NO_RETRY", "BatchClient", "RetryPolicy", "default_client", "validate_batch_id"]
 
@@ -50,30 +53,8 @@ DEFAULT_BASE_URL = "https://api.twelvelabs.io/v1.3"
 API_KEY_ENV = "TWELVELABS_API_KEY"
 BASE_URL_ENV = "TWELVELABS_BASE_URL"
 
-MAX_REQUESTS = 1000
-ANALYSIS_MODES = ("general", "time_based_metadata")
-BATCH_STATUSES = tuple(status.value for status in BatchStatus)
-_BATCH_ID = re.compile(r"[0-9a-fA-F]{24}")
-_CUSTOM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
 log = logging.getLogger("batch_widget.client")
 
-
-
-def validate_batch_id(batch_id: object) -> str:
-    """Return ``batch_id`` if it has the API's format (24 hex characters), else raise.
-
-    Raises
-    ------
-    InvalidInputError
-        Naming the value, before any request is sent.
-    """
-    if not isinstance(batch_id, str) or not _BATCH_ID.fullmatch(batch_id):
-        raise InvalidInputError(
-            f"batch_id {batch_id!r} is not a batch id: expected 24 hexadecimal characters, "
-            "as returned by create() or shown by list_batches()."
-        )
-    return batch_id
 
 
 @dataclass(frozen=True)
@@ -265,6 +246,15 @@ class BatchClient:
         Seconds to wait for the server at each step (connect, each read).
     retry : RetryPolicy
         How transient failures (429, 5xx, timeouts, connection errors) are retried.
+    allow_insecure_http : bool
+        Allow a plain-http ``base_url`` that is not a loopback address.
+    transport : httpx.AsyncBaseTransport, optional
+        A custom httpx transport (a proxy set-up, a mock).
+    max_connections : int
+        The connection pool's size.
+    clock : Clock, optional
+        Where this client, and the pollers and jobs that use it, read time and sleep; tests pass
+        a virtual one. Defaults to the real clock.
 
     Examples
     --------
@@ -281,8 +271,8 @@ class BatchClient:
         retry: RetryPolicy | None = None,
         allow_insecure_http: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_connections: int = 20,
+        clock: Clock | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         if not key or not key.strip():
@@ -297,16 +287,18 @@ class BatchClient:
         self._settings: dict[str, Any] = {
             "api_key": key, "base_url": self.base_url, "timeout": timeout, "retry": retry,
             "allow_insecure_http": allow_insecure_http, "max_connections": max_connections,
+            "transport": transport, "clock": clock,
         }  # fmt: skip
         self.retry = retry or RetryPolicy()
-        self._sleep = sleep
+        self.clock = clock or SYSTEM_CLOCK
+        """Where this client, and the pollers and jobs that use it, read time and sleep."""
         self.server_clock_offset = 0.0
         """Seconds the server's clock (its ``Date`` header) is ahead of ours, from the last answer."""
         self._http = httpx.AsyncClient(
             base_url=self.base_url + "/",
             auth=_ApiKeyAuth(key.strip()),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            headers={"user-agent": "batch-widget/0.1", "accept": "application/json"},
+            headers={"user-agent": f"batch-widget/{VERSION}", "accept": "application/json"},
             transport=transport,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             event_hooks={"response": [self._note_server_time]},
@@ -315,13 +307,17 @@ class BatchClient:
     async def _note_server_time(self, response: httpx.Response) -> None:
         server_now = parse_http_date(response.headers.get("date"))
         if server_now is not None:
-            self.server_clock_offset = server_now - time.time()
+            self.server_clock_offset = server_now - self.clock.now().timestamp()
+
+    def server_now(self) -> datetime:
+        """Now on the server's clock (from its last ``Date`` header), to compare with its timestamps."""
+        return self.clock.now() + timedelta(seconds=self.server_clock_offset)
 
     def __repr__(self) -> str:
         return f"BatchClient(base_url={self.base_url!r}, api_key=***)"
 
     def clone(self) -> BatchClient:
-        """A new client with the same key and settings, for use on another event loop.
+        """A new client with the same key and every setting it was built with, for another event loop.
 
         An ``httpx.AsyncClient`` belongs to the loop it first ran on; blocking helpers run
         their own loop in a worker thread and need their own client.
@@ -408,8 +404,8 @@ class BatchClient:
         if not isinstance(page_limit, int) or not 1 <= page_limit <= 50:
             raise InvalidInputError(f"page_limit {page_limit!r} must be an integer from 1 to 50.")
         params: list[tuple[str, str | int]] = [("page", page), ("page_limit", page_limit)]
-        params += [("status", s) for s in _values("status", status, BATCH_STATUSES)]
-        params += [("analysis_mode", m) for m in _values("analysis_mode", analysis_mode, ANALYSIS_MODES)]
+        params += [("status", s) for s in choices("status", status, BATCH_STATUSES)]
+        params += [("analysis_mode", m) for m in choices("analysis_mode", analysis_mode, ANALYSIS_MODES)]
         response = await self._request("list batches", "GET", "analyze/batches", params=params)
         return BatchPage.from_dict(response.json(), page=page, limit=page_limit)
 
@@ -605,7 +601,7 @@ class BatchClient:
                     "%s: %s; retrying in %.1f s (attempt %d of %d)",
                     operation, _short(error), delay, attempt + 1, policy.max_attempts,
                 )  # fmt: skip
-                await self._sleep(delay)
+                await self.clock.sleep(delay)
 
 
 class _StreamContext:
@@ -661,159 +657,6 @@ def _parse_line(raw: bytes, line_no: int) -> ResultLine | ResultLineError | None
         return ResultLine.from_dict(obj, line_no)
     except (TypeError, ValueError, AttributeError) as exc:
         return ResultLineError(line_no, raw.decode("utf-8", "replace"), f"unexpected shape: {exc}")
-
-
-def _values(name: str, value: str | Iterable[str] | None, allowed: Sequence[str]) -> list[str]:
-    if value is None:
-        return []
-    values = [value] if isinstance(value, str) else list(value)
-    for v in values:
-        if v not in allowed:
-            raise InvalidInputError(f"{name} {v!r} is not one of {', '.join(allowed)}.")
-    return values
-
-
-# -- create-body validation (before any request) ----------------------------------------------
-
-
-def build_create_body(
-    *,
-    analysis_mode: str,
-    requests: Sequence[Mapping[str, Any] | str],
-    model_name: str = "pegasus1.5",
-    defaults: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Check a create call's arguments and return the JSON body, or raise ``InvalidInputError``.
-
-    Every message names the offending value and, for a request, its index.
-    """
-    if analysis_mode not in ANALYSIS_MODES:
-        raise InvalidInputError(
-            f"analysis_mode {analysis_mode!r} is not one of {', '.join(ANALYSIS_MODES)}."
-        )
-    if not isinstance(model_name, str) or not model_name:
-        raise InvalidInputError(f"model_name {model_name!r} must be a model name such as 'pegasus1.5'.")
-    if isinstance(requests, (str, bytes)) or not isinstance(requests, Sequence):
-        raise InvalidInputError(
-            f"requests must be a list of request dicts (or asset id strings), got {type(requests).__name__}."
-        )
-    if not 1 <= len(requests) <= MAX_REQUESTS:
-        raise InvalidInputError(
-            f"a batch holds 1 to {MAX_REQUESTS} requests, got {len(requests)}; "
-            "split larger inputs into several batches."
-        )
-    if defaults is not None and not isinstance(defaults, Mapping):
-        raise InvalidInputError(f"defaults must be a dict, got {type(defaults).__name__}.")
-    defaults = dict(defaults or {})
-    default_format = _format_type(defaults.get("response_format"), "defaults.response_format")
-    _check_mode_fields(analysis_mode, defaults, "defaults", default_format, item=False)
-
-    items: list[dict[str, Any]] = []
-    seen_ids: dict[str, int] = {}
-    for index, request in enumerate(requests):
-        where = f"requests[{index}]"
-        if isinstance(request, str):
-            request = {"video": {"type": "asset_id", "asset_id": request}}
-        if not isinstance(request, Mapping):
-            raise InvalidInputError(f"{where} must be a dict or an asset id string, got {request!r}.")
-        item = dict(request)
-        video = item.get("video")
-        if not isinstance(video, Mapping) or video.get("type", "asset_id") != "asset_id":
-            raise InvalidInputError(
-                f"{where}.video must be {{'type': 'asset_id', 'asset_id': ...}} (batches take "
-                f"uploaded assets only), got {video!r}."
-            )
-        asset_id = video.get("asset_id")
-        if not isinstance(asset_id, str) or not asset_id.strip():
-            raise InvalidInputError(f"{where}.video.asset_id {asset_id!r} must be a non-empty asset id string.")
-        item["video"] = {**video, "type": "asset_id"}
-        if "custom_id" in item and item["custom_id"] is not None:
-            custom_id = item["custom_id"]
-            if not isinstance(custom_id, str) or not _CUSTOM_ID.fullmatch(custom_id):
-                raise InvalidInputError(
-                    f"{where}.custom_id {custom_id!r} is invalid: use 1 to 64 characters of "
-                    "letters, digits, '_' and '-'."
-                )
-            if custom_id in seen_ids:
-                raise InvalidInputError(
-                    f"{where}.custom_id {custom_id!r} is a duplicate of requests[{seen_ids[custom_id]}]"
-                    ".custom_id; custom_ids must be unique in a batch."
-                )
-            seen_ids[custom_id] = index
-        fmt = _format_type(item.get("response_format"), f"{where}.response_format") or default_format
-        _check_mode_fields(analysis_mode, item, where, fmt, item=True, defaults=defaults)
-        items.append(item)
-
-    body: dict[str, Any] = {"model_name": model_name, "analysis_mode": analysis_mode, "requests": items}
-    if defaults:
-        body["defaults"] = defaults
-    return body
-
-
-def _format_type(response_format: Any, where: str) -> str | None:
-    if response_format is None:
-        return None
-    if not isinstance(response_format, Mapping) or response_format.get("type") not in (
-        "json_schema",
-        "segment_definitions",
-    ):
-        raise InvalidInputError(
-            f"{where} {response_format!r} must be a dict with type 'json_schema' or 'segment_definitions'."
-        )
-    kind = str(response_format["type"])
-    if kind == "json_schema" and not isinstance(response_format.get("json_schema"), Mapping):
-        raise InvalidInputError(f"{where} has type 'json_schema' but no 'json_schema' dict.")
-    if kind == "segment_definitions":
-        defs = response_format.get("segment_definitions")
-        if not isinstance(defs, Sequence) or not 1 <= len(defs) <= 20:
-            raise InvalidInputError(
-                f"{where}.segment_definitions must be a list of 1 to 20 definitions, got {defs!r}."
-            )
-    return kind
-
-
-def _check_mode_fields(
-    mode: str,
-    fields: Mapping[str, Any],
-    where: str,
-    fmt: str | None,
-    *,
-    item: bool,
-    defaults: Mapping[str, Any] | None = None,
-) -> None:
-    prompt = fields.get("prompt")
-    if prompt is not None and (not isinstance(prompt, Mapping) or not isinstance(prompt.get("input_text"), str)):
-        raise InvalidInputError(
-            f"{where}.prompt {prompt!r} must be a dict like {{'input_text': 'Summarise the video.'}}."
-        )
-    if mode == "time_based_metadata":
-        if prompt is not None:
-            raise InvalidInputError(
-                f"{where}.prompt is not supported in analysis_mode 'time_based_metadata'; "
-                "describe what to find in response_format.segment_definitions instead."
-            )
-        if item and fmt != "segment_definitions":
-            raise InvalidInputError(
-                f"{where}: analysis_mode 'time_based_metadata' needs response_format type "
-                f"'segment_definitions' (in the request or in defaults), got {fmt!r}."
-            )
-    else:
-        if fmt == "segment_definitions":
-            raise InvalidInputError(
-                f"{where}.response_format type 'segment_definitions' needs analysis_mode "
-                "'time_based_metadata', not 'general'."
-            )
-        if item and prompt is None and (defaults or {}).get("prompt") is None:
-            raise InvalidInputError(
-                f"{where} has no prompt and defaults has none: analysis_mode 'general' needs "
-                "prompt={'input_text': ...} in the request or in defaults."
-            )
-    for key in ("min_segment_duration", "max_segment_duration"):
-        if fields.get(key) is not None and mode != "time_based_metadata":
-            raise InvalidInputError(f"{where}.{key} applies only to analysis_mode 'time_based_metadata'.")
-    start, end = fields.get("start_time"), fields.get("end_time")
-    if start is not None and end is not None and not float(start) < float(end):
-        raise InvalidInputError(f"{where}: start_time {start!r} must be before end_time {end!r}.")
 
 
 _default_client: BatchClient | None = None

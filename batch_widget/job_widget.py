@@ -1,55 +1,72 @@
 """The job widget: one live view for the many batches of a :class:`~batch_widget.jobs.Job`.
 
-Traits are a projection of :meth:`Job.snapshot` (one list of per-batch dicts, overall counts,
-the scheduler's message); the JS view (``js/job.ts``) draws from them only and sends two
-actions back: ``cancel_all`` and ``refresh``. As with :class:`~batch_widget.widget.BatchWidget`,
-every display carries a display id and is replaced by a static-only summary (inline-styled
-HTML + plain text) when the job ends, so a saved notebook shows the final counts.
+Traits are a projection of the job's snapshots, which it receives as a listener of the job (the
+job knows nothing of it); the JS view (``js/job.ts``) draws from them only and sends two
+actions back: ``cancel_all`` and ``refresh``. When the job ends, every display is replaced by
+the static summary of :mod:`batch_widget.summary`, so a saved notebook shows the final counts.
 """
 
 from __future__ import annotations
 
-import html
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import traitlets
 
-from . import summary as S
-
-if TYPE_CHECKING:
-    from .jobs import Job, JobSnapshot
+from ._viewing import register_view
+from .jobs import Job, JobSnapshot
+from .summary import JOB_STATES
+from .summary import job_html as summary_html
+from .summary import job_text as summary_text
+from .views import PinnedView
 
 __all__ = ["JobWidget", "summary_html", "summary_text"]
 
 log = logging.getLogger("batch_widget.job_widget")
 
 _STATIC = Path(__file__).parent / "static"
-STATES = ("ready", "failed", "canceled", "processing", "queued", "waiting")
 
 
-class JobWidget(S.PinnedView):
+class JobWidget(PinnedView):
     """Live view of a job. Display the job itself (``job``) rather than building one."""
 
     _esm = _STATIC / "job.js"
     _css = _STATIC / "job.css"
 
+    # Every synced trait, with its meaning and unit; counts are rows of the job.
+    #: ``idle``, ``submitting``, ``waiting``, ``running``, ``canceling``; then ``done``,
+    #: ``attention`` (a chunk needs a decision), ``error`` or ``canceled``
     state = traitlets.Unicode("idle").tag(sync=True)
+    #: what the scheduler is doing or waiting for, or what needs the user ("" when nothing)
     message = traitlets.Unicode("").tag(sync=True)
+    #: rows in the job
     total = traitlets.Int(0).tag(sync=True)
+    #: rows whose newest outcome is ready
     ready = traitlets.Int(0).tag(sync=True)
+    #: rows whose newest outcome is failed
     failed = traitlets.Int(0).tag(sync=True)
+    #: rows canceled, or skipped before they were sent
     canceled = traitlets.Int(0).tag(sync=True)
+    #: rows being analysed
     processing = traitlets.Int(0).tag(sync=True)
+    #: rows in a batch, waiting to start
     queued = traitlets.Int(0).tag(sync=True)
+    #: rows not yet sent (their chunk waits for a slot)
     waiting = traitlets.Int(0).tag(sync=True)
+    #: one dict per chunk: chunk, attempt, batch_id, state, status, total, the five item counts,
+    #: eta_s (seconds), error, note, resubmit_of (the chunks it retries)
     batches = traitlets.List(traitlets.Dict(), default_value=[]).tag(sync=True)
+    #: active batches on the account at the last slot check (None before the first)
     active = traitlets.Int(None, allow_none=True).tag(sync=True)
+    #: the job's cap of active batches on the account
     max_active = traitlets.Int(5).tag(sync=True)
+    #: seconds until every row is finished, at the current rates (None when unknown)
     eta_s = traitlets.Float(None, allow_none=True).tag(sync=True)
+    #: cancel-all was asked for
     cancel_requested = traitlets.Bool(False).tag(sync=True)
+    #: the manifest's file name (not its path: a saved notebook need not show the directories)
     manifest = traitlets.Unicode("").tag(sync=True)
+    #: when this snapshot was taken (ISO 8601, on the server's clock)
     updated_at = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, job: Job) -> None:
@@ -65,7 +82,7 @@ class JobWidget(S.PinnedView):
     # -- display ----------------------------------------------------------------------------
 
     def _finished(self) -> bool:
-        return self._job.snapshot().finished
+        return self._job.finished
 
     def _summary(self, *, live: bool) -> tuple[str, str]:
         snap = self._job.snapshot()
@@ -82,7 +99,7 @@ class JobWidget(S.PinnedView):
             self.state = snap.state
             self.message = snap.message
             self.total = snap.total
-            for name in STATES:
+            for name in JOB_STATES:
                 setattr(self, name, int(snap.counts.get(name, 0)))
             self.batches = [dict(b) for b in snap.batches]
             self.active = snap.active
@@ -93,7 +110,9 @@ class JobWidget(S.PinnedView):
             self.manifest = snap.manifest
             self.updated_at = snap.updated_at
         if snap.finished:
-            self.finalize()
+            # pinned again on every final snapshot: the one that Job.wait() sends comes from the
+            # waiting cell, which nbclient / papermill keep (they drop the background task's)
+            self.finalize(force=True)
         elif self._finalized:
             self._finalized = False  # resubmitted: live again until it ends again
 
@@ -101,98 +120,10 @@ class JobWidget(S.PinnedView):
         if kind == "cancel_all":
             self._spawn_action(self._job.cancel, "Cancel")
         elif kind == "refresh":
-            for poller in self._job._pollers.values():
-                poller.refresh()
-            self._job._poke()
+            self._job.refresh()
         else:
             return False
         return True
 
 
-# -- static summary (inline styles only, escaped) ----------------------------------------------
-
-
-def summary_text(snap: JobSnapshot, *, live: bool = False) -> str:
-    """One line: job state, outcome counts, rows and batches."""
-    n = len(snap.batches)
-    made = sum(1 for b in snap.batches if b.get("batch_id"))
-    c = snap.counts
-    if snap.finished:
-        text = f"Job {snap.state}: {S.outcome(c)} of {S.num(snap.total)} rows in {made} batches"
-    else:
-        done = c.get("ready", 0) + c.get("failed", 0) + c.get("canceled", 0)
-        text = (
-            f"Job {snap.state}: {S.num(done)} of {S.num(snap.total)} rows done ({S.outcome(c)}; "
-            f"{S.num(c.get('processing', 0))} processing, {S.num(c.get('queued', 0))} queued, "
-            f"{S.num(c.get('waiting', 0))} waiting); {made} of {n} batches submitted"
-        )
-        if snap.message:
-            text += f"; {snap.message}"
-        if live:
-            text += " - live view needs the running kernel; run `job` in a new cell to show the final summary"
-    if snap.finished and snap.message:
-        text += f" [{snap.message}]"
-    if snap.error:
-        text += f" [{snap.error}]"
-    return text
-
-
-def summary_html(snap: JobSnapshot, *, live: bool = False) -> str:
-    """Self-contained HTML of the job (inline styles, no script, every string escaped)."""
-    esc = html.escape
-    c = snap.counts
-    states = STATES
-    td = "padding:1px 10px 1px 0;text-align:left;vertical-align:top"  # Lab right-aligns cells otherwise
-    rows = []
-    for b in snap.batches:
-        counts = (
-            f"{S.num(b['ready'])} ready, {S.num(b['failed'])} failed, {S.num(b['canceled'])} canceled "
-            f"of {S.num(b['total'])}"
-        )
-        if b.get("status") in ("waiting", "creating"):
-            counts = f"{S.num(b['total'])} rows not yet submitted"
-        retry_of = b.get("resubmit_of") or []
-        extra = f" (retry of {', '.join(str(x) for x in retry_of)})" if retry_of else ""
-        rows.append(
-            f'<tr><td style="{td}">#{b["chunk"]}{esc(extra)}</td>'
-            f'<td style="{td};font-family:monospace">{esc(str(b.get("batch_id") or "-"))}</td>'
-            f'<td style="{td};font-weight:600">{esc(str(b.get("status") or ""))}</td>'
-            f'<td style="{td};white-space:nowrap">{esc(counts)}</td></tr>'
-        )
-    done = c.get("ready", 0) + c.get("failed", 0) + c.get("canceled", 0)
-    if snap.finished:
-        headline = f"{snap.state}: {S.outcome(c)} of {S.num(snap.total)} rows"
-    else:
-        headline = f"{S.num(done)} of {S.num(snap.total)} rows done"
-    colour = {"done": S.COLOURS["ready"], "attention": S.COLOURS["failed"], "error": S.COLOURS["failed"],
-              "canceled": S.COLOURS["canceled"]}.get(snap.state, S.COLOURS["processing"])  # fmt: skip
-    pill_style = ""
-    if snap.state == "done" and (c.get("failed", 0) or c.get("canceled", 0)):
-        # as the batch summary: done with failures is never plain success
-        pill_style = f"box-shadow:inset -7px 0 0 {S.COLOURS['failed']};padding-right:13px;"
-    note = ""
-    if snap.message:
-        note += f'<div style="margin-top:4px">{esc(snap.message)}</div>'
-    if snap.error:
-        note += (
-            f'<div style="margin-top:4px;border-left:3px solid {S.COLOURS["failed"]};padding-left:6px">'
-            f"{esc(snap.error)}</div>"
-        )
-    if live:
-        note += (
-            '<div style="opacity:.75;margin-top:4px">Live view needs the running kernel; run '
-            "<code>job</code> in a new cell to show the final summary.</div>"
-        )
-    scale = max(snap.total, sum(c.get(k, 0) for k in states))
-    return (
-        f'<div class="bw-static bw-job-static" style="{S.BOX}">'
-        f'<div style="display:flex;gap:8px;align-items:center;margin-bottom:6px">'
-        f"{S.pill(snap.state, colour, pill_style)}"
-        f"<span>Job: {S.num(snap.total)} rows in {len(snap.batches)} batches</span>"
-        f'<span style="opacity:.75">{esc(snap.manifest)}</span></div>'
-        f"{S.bar(c, states, scale, headline)}"
-        f'<div style="margin-top:6px;font-weight:600">{esc(headline)}</div>'
-        f'<div style="margin-top:4px;opacity:.85">{S.legend(c, states)}</div>'
-        f'<table style="margin-top:6px;border-collapse:collapse;font-size:12px">{"".join(rows)}</table>'
-        f"{note}</div>"
-    )
+register_view(Job, JobWidget)

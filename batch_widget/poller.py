@@ -11,11 +11,10 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Literal
 
 from ._aio import loop_running, run_in_thread, sleep_or_wake
@@ -187,9 +186,8 @@ class BatchPoller:
     """Watches one batch until it reaches a terminal status.
 
     Use :meth:`shared` to get the one poller for a batch in this process (a re-run cell shares
-    it); listeners receive a :class:`PollUpdate` after every poll. ``clock`` (monotonic seconds),
-    ``wall`` (a datetime now) and ``sleep`` are injectable so tests can live through hours of a
-    batch in seconds.
+    it); listeners receive a :class:`PollUpdate` after every poll. Time comes from the client's
+    :class:`~batch_widget.clock.Clock`, so tests can live through hours of a batch in seconds.
     """
 
     def __init__(
@@ -198,18 +196,10 @@ class BatchPoller:
         batch_id: str,
         *,
         schedule: Schedule | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        wall: Callable[[], datetime] | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self.client = client
         self.batch_id = validate_batch_id(batch_id)
         self.schedule = schedule or Schedule()
-        self._clock = clock
-        # "now" on the server's clock (from its Date header), so the view's elapsed time and
-        # expiry countdown agree with the API's timestamps even when the local clock is off
-        self._wall = wall or (lambda: datetime.now(timezone.utc) + timedelta(seconds=client.server_clock_offset))
-        self._sleep = sleep
         self._listeners: list[Listener] = []
         self._queues: list[asyncio.Queue[PollUpdate | None]] = []
         self._task: asyncio.Task[None] | None = None
@@ -344,10 +334,11 @@ class BatchPoller:
 
     async def _pause(self, seconds: float) -> None:
         assert self._wake is not None
-        await sleep_or_wake(seconds, self._wake, self._sleep)
+        await sleep_or_wake(seconds, self._wake, self.client.clock.sleep)
 
     async def _run(self) -> None:
-        started = self._clock()
+        clock = self.client.clock
+        started = clock.monotonic()
         interval = self.schedule.min_interval
         failures = 0
         last_counts: tuple[object, ...] | None = None
@@ -379,7 +370,7 @@ class BatchPoller:
                     return
                 self.polls += 1
                 failures = 0
-                now = self._clock()
+                now = clock.monotonic()
                 counts = (batch.status, batch.total_items, *batch.counts.values())
                 changed = counts != last_counts
                 last_counts = counts
@@ -398,7 +389,9 @@ class BatchPoller:
                         rate_per_min=self.estimator.rate_per_min,
                         eta_s=eta,
                         interval_s=interval,
-                        updated_at=self._wall(),
+                        # on the server's clock, so the view's elapsed time and expiry countdown
+                        # agree with the API's timestamps even when the local clock is off
+                        updated_at=self.client.server_now(),
                         history=tuple(self.estimator.history),
                     )
                 )

@@ -1,31 +1,29 @@
-"""How a live view ends: every display replaced by a static summary, and that summary's pieces.
+"""The static summaries of both widgets: what a saved notebook, an export or GitHub shows.
 
-JupyterLab 4 and Notebook 7 never fall back from a missing widget model to ``text/html``, so a
-saved notebook would show "Error displaying widget: model not found". :class:`PinnedView` gives
-each display a display id and, when the work ends, replaces every one with a static-only bundle.
-
-Inline styles only (JupyterLab's sanitizer keeps them for untrusted outputs and drops
-``<style>`` blocks), no script, every server string escaped by the caller's ``esc``. Greys are
-avoided for text: it inherits the theme's colour and is dimmed with ``opacity``, so it stays
-legible on light and dark backgrounds alike.
+When its work ends, every display of a live view is replaced by one of these (see
+:class:`~batch_widget.views.PinnedView`): text/plain for text-only front ends, and text/html
+with inline styles only (JupyterLab's sanitizer keeps them for untrusted outputs and drops
+``<style>`` blocks), no script, every server string escaped. Greys are avoided for text: it
+inherits the theme's colour and is dimmed with ``opacity``, so it stays legible on light and
+dark backgrounds alike.
 """
 
 from __future__ import annotations
 
-import asyncio
 import html
-import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING
 
-import anywidget
-import traitlets
+from ._text import num, outcome
+from .models import format_time
 
-from .errors import BatchWidgetError, describe_error
+if TYPE_CHECKING:
+    from .jobs import JobSnapshot
+    from .poller import PollUpdate
 
-__all__ = ["BOX", "COLOURS", "STATES", "PinnedView", "bar", "legend", "num", "outcome", "pill"]
-
-log = logging.getLogger("batch_widget.summary")
+__all__ = ["BOX", "COLOURS", "JOB_STATES", "STATES", "bar", "batch_html", "batch_text", "job_html", "job_text",
+           "legend", "pill"]  # fmt: skip
 
 # The palette of js/widget.css (light theme); white text on each passes 4.5:1.
 COLOURS = {
@@ -36,21 +34,13 @@ COLOURS = {
     "queued": "#6b7280",
     "waiting": "#9ca3af",
 }
+#: item states, in the order of the batch bar and legend
 STATES = ("ready", "failed", "canceled", "processing", "queued")
+#: a job's row states: the item states, and rows not yet sent
+JOB_STATES = (*STATES, "waiting")
 
 _FONT = "font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:13px;"
 BOX = f"{_FONT}max-width:640px;border:1px solid rgba(128,128,128,.45);border-radius:6px;padding:8px 10px;"
-
-
-def num(n: int) -> str:
-    """2500 → "2,500", as the live view writes it."""
-    return f"{n:,}"
-
-
-def outcome(counts: Mapping[str, int]) -> str:
-    """ "114 ready, 6 failed": the finished outcomes that are not zero."""
-    parts = [f"{num(counts.get(k, 0))} {k}" for k in ("ready", "failed", "canceled") if counts.get(k, 0)]
-    return ", ".join(parts) or "no items finished"
 
 
 def bar(counts: Mapping[str, int], states: Iterable[str], scale: int, label: str) -> str:
@@ -79,112 +69,161 @@ def legend(counts: Mapping[str, int], states: Iterable[str]) -> str:
 
 
 def pill(text: str, colour: str, extra_style: str = "") -> str:
+    """A rounded label in ``colour`` with white text."""
     return (
         f'<span style="background:{colour};color:#fff;border-radius:9px;padding:1px 8px;font-weight:600;'
         f'{extra_style}">{html.escape(text)}</span>'
     )
 
+def _iso(value: datetime | None) -> str:
+    return format_time(value) or ""
 
-class PinnedView(anywidget.AnyWidget):
-    """A live view whose every display becomes a static summary when its work ends.
 
-    Subclasses say when the work has ended (:meth:`_finished`), what the summary is
-    (:meth:`_summary`), and which actions from the view they take (:meth:`_on_action`).
-    While running, a display is the widget view plus text/plain and text/html saying it runs;
-    at the end :meth:`finalize` replaces every display (by display id) with the static bundle;
-    displaying a finished view shows the static bundle alone.
-    """
+# -- one batch ----------------------------------------------------------------------------------
 
-    error = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, **traits: Any) -> None:
-        self._handles: list[Any] = []
-        self._finalized = False
-        self._tasks: set[asyncio.Task[Any]] = set()
-        super().__init__(**traits)
-        self.on_msg(self._on_frontend_msg)
+def batch_text(update: PollUpdate, *, live: bool = False) -> str:
+    """One line for text-only front ends: status, outcome counts and total."""
+    batch = update.batch
+    live_note = " - live view needs the running kernel; run `w` in a new cell to show the final summary"
+    if batch is None:
+        text = f"Batch {update.batch_id}: waiting for the first status"
+        text += f" ({update.error})" if update.error else ""
+        return text + (live_note if live else "")
+    if batch.is_terminal:
+        text = f"Batch {batch.batch_id} {batch.status.value}: {outcome(batch.counts)} of {num(batch.total_items)}"
+    else:
+        text = (
+            f"Batch {batch.batch_id} {batch.status.value}: {num(batch.done_items)} of {num(batch.total_items)} "
+            f"done ({outcome(batch.counts)}; {num(batch.processing_items)} processing, "
+            f"{num(batch.queued_items)} queued)"
+        )
+        if live:
+            text += live_note
+    if update.error:
+        text += f" [{update.error}]"
+    return text
 
-    # -- for subclasses -------------------------------------------------------------------------
 
-    def _finished(self) -> bool:
-        raise NotImplementedError
+def batch_html(update: PollUpdate, *, live: bool = False) -> str:
+    """Self-contained HTML (inline styles, no script, server strings escaped) of the state."""
+    esc = html.escape
+    batch = update.batch
+    if batch is None:
+        return f'<div class="bw-static" style="{BOX}">{esc(batch_text(update, live=live))}</div>'
+    counts = batch.counts
+    pill_style = ""
+    if batch.is_terminal:
+        # as the live view: canceled amber, expired or nothing ready red, partial success green
+        # with a red end cap, so a completed batch with failures never looks like plain success
+        if batch.status.value == "canceled":
+            colour = COLOURS["canceled"]
+        elif batch.status.value == "expired" or batch.ready_items == 0:
+            colour = COLOURS["failed"]
+        else:
+            colour = COLOURS["ready"]
+            if batch.ready_items < batch.total_items:
+                pill_style = f"box-shadow:inset -7px 0 0 {COLOURS['failed']};padding-right:13px;"
+        headline = f"{batch.status.value}: {outcome(counts)} of {num(batch.total_items)}"
+    else:
+        colour = COLOURS["processing"]
+        headline = f"{num(batch.done_items)} of {num(batch.total_items)} done"
+    when = ""
+    if batch.ended_at is not None:
+        when = f" · ended {_iso(batch.ended_at)}"
+    elif batch.created_at is not None:
+        when = f" · created {_iso(batch.created_at)}"
+    note = ""
+    if update.error:
+        note += (
+            f'<div style="margin-top:4px;border-left:3px solid {COLOURS["failed"]};padding-left:6px">'
+            f"{esc(update.error)}</div>"
+        )
+    if live:
+        note += (
+            '<div style="opacity:.75;margin-top:4px">Live view needs the running kernel; '
+            "run <code>w</code> in a new cell to show the final summary.</div>"
+        )
+    scale = max(batch.total_items, sum(counts.values()))
+    return (
+        f'<div class="bw-static" style="{BOX}">'
+        f'<div style="display:flex;gap:8px;align-items:center;margin-bottom:6px">'
+        f"{pill(batch.status.value, colour, pill_style)}"
+        f'<span style="font-family:monospace">{esc(batch.batch_id)}</span>'
+        f'<span style="opacity:.75">{esc((batch.analysis_mode or "") + when)}</span></div>'
+        f"{bar(counts, STATES, scale, headline)}"
+        f'<div style="margin-top:6px;font-weight:600">{esc(headline)}</div>'
+        f'<div style="margin-top:4px;opacity:.85">{legend(counts, STATES)}</div>{note}</div>'
+    )
 
-    def _summary(self, *, live: bool) -> tuple[str, str]:
-        """(text/plain, text/html) of the current state; ``live`` adds the running note."""
-        raise NotImplementedError
 
-    def _on_action(self, kind: str) -> bool:
-        """Take the action ``kind`` sent by the view; False when it is not one of ours."""
-        raise NotImplementedError
+# -- a job --------------------------------------------------------------------------------------
 
-    # -- display --------------------------------------------------------------------------------
 
-    def _static_bundle(self) -> dict[str, str]:
-        text, page = self._summary(live=False)
-        return {"text/plain": text, "text/html": page}
+def job_text(snap: JobSnapshot, *, live: bool = False) -> str:
+    """One line: job state, outcome counts, rows and batches (see ``JobSnapshot.describe``)."""
+    text = snap.describe()
+    if live and not snap.finished:
+        text += " - live view needs the running kernel; run `job` in a new cell to show the final summary"
+    return text
 
-    def _ipython_display_(self, **kwargs: Any) -> None:
-        from IPython import display as ipd
 
-        display: Callable[..., Any] = ipd.display
-        if self._finished():
-            display(self._static_bundle(), raw=True)
-            return
-        bundle = self._repr_mimebundle_(**kwargs)
-        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        text, page = self._summary(live=True)
-        handle = display({**(data or {}), "text/plain": text, "text/html": page},
-                         metadata=metadata, raw=True, display_id=True)  # fmt: skip
-        if handle is not None:
-            self._handles.append(handle)
-            self._finalized = False
-        if self._finished():  # ended between the check and the display
-            self.finalize()
-
-    def finalize(self, *, force: bool = False) -> None:
-        """Replace every display with the static summary, once the work has ended.
-
-        Idempotent unless ``force``: ``wait()`` forces it so that the update also comes from
-        the waiting cell, which nbclient / papermill record (they drop the one the background
-        task sent, as it carries the parent of the cell that started the work).
-        """
-        if (self._finalized and not force) or not self._finished():
-            return
-        bundle = self._static_bundle()
-        for handle in self._handles:
-            try:
-                handle.update(bundle, raw=True)
-            except Exception:  # a display that went away must not break the others
-                log.debug("could not update a display", exc_info=True)
-        self._finalized = True
-
-    # -- actions from the view ------------------------------------------------------------------
-
-    def _on_frontend_msg(self, _widget: object, content: Any, _buffers: object) -> None:
-        kind = content.get("type") if isinstance(content, dict) else None
-        if not isinstance(kind, str) or not self._on_action(kind):
-            log.debug("ignored message from the view: %r", content)
-
-    def _spawn_action(self, action: Callable[[], Awaitable[object]], what: str) -> None:
-        """Run ``action`` as a task; a failure is shown in the view's banner, never raised."""
-
-        async def run() -> None:
-            try:
-                await action()
-            except BatchWidgetError as error:
-                self.error = f"{what} failed: {describe_error(error)}"
-            except Exception as error:  # a click must never kill the kernel
-                log.exception("%s failed", what)
-                self.error = f"{what} failed: {type(error).__name__}"
-
-        self._spawn(run())
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        super().close()
+def job_html(snap: JobSnapshot, *, live: bool = False) -> str:
+    """Self-contained HTML of the job (inline styles, no script, every string escaped)."""
+    esc = html.escape
+    c = snap.counts
+    states = JOB_STATES
+    td = "padding:1px 10px 1px 0;text-align:left;vertical-align:top"  # Lab right-aligns cells otherwise
+    rows = []
+    for b in snap.batches:
+        counts = (
+            f"{num(b['ready'])} ready, {num(b['failed'])} failed, {num(b['canceled'])} canceled "
+            f"of {num(b['total'])}"
+        )
+        if b.get("status") in ("waiting", "creating"):
+            counts = f"{num(b['total'])} rows not yet submitted"
+        retry_of = b.get("resubmit_of") or []
+        extra = f" (retry of {', '.join(str(x) for x in retry_of)})" if retry_of else ""
+        rows.append(
+            f'<tr><td style="{td}">#{b["chunk"]}{esc(extra)}</td>'
+            f'<td style="{td};font-family:monospace">{esc(str(b.get("batch_id") or "-"))}</td>'
+            f'<td style="{td};font-weight:600">{esc(str(b.get("status") or ""))}</td>'
+            f'<td style="{td};white-space:nowrap">{esc(counts)}</td></tr>'
+        )
+    done = c.get("ready", 0) + c.get("failed", 0) + c.get("canceled", 0)
+    if snap.finished:
+        headline = f"{snap.state}: {outcome(c)} of {num(snap.total)} rows"
+    else:
+        headline = f"{num(done)} of {num(snap.total)} rows done"
+    colour = {"done": COLOURS["ready"], "attention": COLOURS["failed"], "error": COLOURS["failed"],
+              "canceled": COLOURS["canceled"]}.get(snap.state, COLOURS["processing"])  # fmt: skip
+    pill_style = ""
+    if snap.state == "done" and (c.get("failed", 0) or c.get("canceled", 0)):
+        # as the batch summary: done with failures is never plain success
+        pill_style = f"box-shadow:inset -7px 0 0 {COLOURS['failed']};padding-right:13px;"
+    note = ""
+    if snap.message:
+        note += f'<div style="margin-top:4px">{esc(snap.message)}</div>'
+    if snap.error:
+        note += (
+            f'<div style="margin-top:4px;border-left:3px solid {COLOURS["failed"]};padding-left:6px">'
+            f"{esc(snap.error)}</div>"
+        )
+    if live:
+        note += (
+            '<div style="opacity:.75;margin-top:4px">Live view needs the running kernel; run '
+            "<code>job</code> in a new cell to show the final summary.</div>"
+        )
+    scale = max(snap.total, sum(c.get(k, 0) for k in states))
+    return (
+        f'<div class="bw-static bw-job-static" style="{BOX}">'
+        f'<div style="display:flex;gap:8px;align-items:center;margin-bottom:6px">'
+        f"{pill(snap.state, colour, pill_style)}"
+        f"<span>Job: {num(snap.total)} rows in {len(snap.batches)} batches</span>"
+        f'<span style="opacity:.75">{esc(snap.manifest)}</span></div>'
+        f"{bar(c, states, scale, headline)}"
+        f'<div style="margin-top:6px;font-weight:600">{esc(headline)}</div>'
+        f'<div style="margin-top:4px;opacity:.85">{legend(c, states)}</div>'
+        f'<table style="margin-top:6px;border-collapse:collapse;font-size:12px">{"".join(rows)}</table>'
+        f"{note}</div>"
+    )

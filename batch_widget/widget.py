@@ -3,15 +3,13 @@
 This is the one place where async work meets traitlets. The JS view (``js/widget.ts``) draws
 from these traits only; it sends two actions back as messages: ``cancel`` and ``refresh``.
 
-Saved notebooks: JupyterLab 4 and Notebook 7 never fall back from a missing widget model to
-``text/html``, so when the batch ends every display of the widget is replaced (by display id)
-with a static-only bundle (inline-styled HTML + plain text) that shows the final state.
+When the batch ends, every display of the widget is replaced (by display id) with the static
+summary of :mod:`batch_widget.summary`, so a saved notebook shows the final state.
 """
 
 from __future__ import annotations
 
 import contextlib
-import html
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
@@ -21,10 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets
 
-from . import summary as S
 from .client import BatchClient, default_client
 from .models import Batch, CreatedItem, format_time
 from .poller import BatchPoller, PollUpdate, Schedule
+from .summary import batch_html as summary_html
+from .summary import batch_text as summary_text
+from .views import PinnedView
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,7 +40,7 @@ def _iso(value: datetime | None) -> str:
     return format_time(value) or ""
 
 
-class BatchWidget(S.PinnedView):
+class BatchWidget(PinnedView):
     """Live view of one batch. Create it with :func:`watch`.
 
     The synced traits are a projection of the latest snapshot; nothing else is synced, and
@@ -50,24 +50,44 @@ class BatchWidget(S.PinnedView):
     _esm = _STATIC / "widget.js"
     _css = _STATIC / "widget.css"
 
+    # Every synced trait, with its meaning and unit; ISO times are UTC on the server's clock.
+    #: the batch's id (24 hex characters)
     batch_id = traitlets.Unicode("").tag(sync=True)
+    #: the batch's status as the API says it (``pending`` ... ``completed``; unknown ones as they are)
     status = traitlets.Unicode("").tag(sync=True)
+    #: ``general`` or ``time_based_metadata``
     analysis_mode = traitlets.Unicode("").tag(sync=True)
+    #: items in the batch
     total = traitlets.Int(0).tag(sync=True)
+    #: items waiting to start
     queued = traitlets.Int(0).tag(sync=True)
+    #: items being analysed
     processing = traitlets.Int(0).tag(sync=True)
+    #: items with a result
     ready = traitlets.Int(0).tag(sync=True)
+    #: items that failed
     failed = traitlets.Int(0).tag(sync=True)
+    #: items canceled before they ran
     canceled = traitlets.Int(0).tag(sync=True)
+    #: when the batch was created (ISO 8601, "" until known)
     created_at = traitlets.Unicode("").tag(sync=True)
+    #: when the API expires the batch if unfinished (ISO 8601; the view counts down to it)
     expires_at = traitlets.Unicode("").tag(sync=True)
+    #: when the batch reached its terminal status (ISO 8601, "" while it runs)
     ended_at = traitlets.Unicode("").tag(sync=True)
+    #: items finished per minute, smoothed (None until one finishes)
     rate_per_min = traitlets.Float(None, allow_none=True).tag(sync=True)
+    #: seconds until every item is finished, at the current rate (None when unknown)
     eta_s = traitlets.Float(None, allow_none=True).tag(sync=True)
+    #: when the last poll answered (ISO 8601): the view's "updated N s ago" and its stale warning
     updated_at = traitlets.Unicode("").tag(sync=True)
+    #: seconds until the next poll (the view's stale warning waits for 3 of these)
     interval_s = traitlets.Float(0.0).tag(sync=True)
+    #: the watch itself: ``starting``, ``watching``, ``retrying``, ``done``, ``error`` or ``stopped``
     watch_state = traitlets.Unicode("starting").tag(sync=True)
+    #: recent rates (items per minute), oldest first, for the sparkline
     history = traitlets.List(traitlets.Float(), default_value=[]).tag(sync=True)
+    #: a cancel was asked for and the batch has not ended yet (the button shows "canceling…")
     cancel_requested = traitlets.Bool(False).tag(sync=True)
 
     def __init__(
@@ -217,7 +237,7 @@ class BatchWidget(S.PinnedView):
             if batch.is_terminal:
                 shown["cancel_requested"] = False
         changed = any(getattr(self, name) != value for name, value in shown.items())
-        now = self._poller._clock()
+        now = self._poller.client.clock.monotonic()
         sent_at = self._sent_at
         fresh = update.updated_at is not None and _iso(update.updated_at) != self.updated_at
         if not changed:
@@ -283,81 +303,3 @@ def watch(
             if get_ipython() is not None:
                 widget._ipython_display_()
     return widget
-
-
-# -- static summary (text/plain and text/html with inline styles only) -------------------------
-
-
-def summary_text(update: PollUpdate, *, live: bool = False) -> str:
-    """One line for text-only front ends: status, outcome counts and total."""
-    batch = update.batch
-    live_note = " - live view needs the running kernel; run `w` in a new cell to show the final summary"
-    if batch is None:
-        text = f"Batch {update.batch_id}: waiting for the first status"
-        text += f" ({update.error})" if update.error else ""
-        return text + (live_note if live else "")
-    if batch.is_terminal:
-        text = f"Batch {batch.batch_id} {batch.status.value}: {S.outcome(batch.counts)} of {S.num(batch.total_items)}"
-    else:
-        text = (
-            f"Batch {batch.batch_id} {batch.status.value}: {S.num(batch.done_items)} of {S.num(batch.total_items)} "
-            f"done ({S.outcome(batch.counts)}; {S.num(batch.processing_items)} processing, "
-            f"{S.num(batch.queued_items)} queued)"
-        )
-        if live:
-            text += live_note
-    if update.error:
-        text += f" [{update.error}]"
-    return text
-
-
-def summary_html(update: PollUpdate, *, live: bool = False) -> str:
-    """Self-contained HTML (inline styles, no script, server strings escaped) of the state."""
-    esc = html.escape
-    batch = update.batch
-    if batch is None:
-        return f'<div class="bw-static" style="{S.BOX}">{esc(summary_text(update, live=live))}</div>'
-    counts = batch.counts
-    pill_style = ""
-    if batch.is_terminal:
-        # as the live view: canceled amber, expired or nothing ready red, partial success green
-        # with a red end cap, so a completed batch with failures never looks like plain success
-        if batch.status.value == "canceled":
-            colour = S.COLOURS["canceled"]
-        elif batch.status.value == "expired" or batch.ready_items == 0:
-            colour = S.COLOURS["failed"]
-        else:
-            colour = S.COLOURS["ready"]
-            if batch.ready_items < batch.total_items:
-                pill_style = f"box-shadow:inset -7px 0 0 {S.COLOURS['failed']};padding-right:13px;"
-        headline = f"{batch.status.value}: {S.outcome(counts)} of {S.num(batch.total_items)}"
-    else:
-        colour = S.COLOURS["processing"]
-        headline = f"{S.num(batch.done_items)} of {S.num(batch.total_items)} done"
-    when = ""
-    if batch.ended_at is not None:
-        when = f" · ended {_iso(batch.ended_at)}"
-    elif batch.created_at is not None:
-        when = f" · created {_iso(batch.created_at)}"
-    note = ""
-    if update.error:
-        note += (
-            f'<div style="margin-top:4px;border-left:3px solid {S.COLOURS["failed"]};padding-left:6px">'
-            f"{esc(update.error)}</div>"
-        )
-    if live:
-        note += (
-            '<div style="opacity:.75;margin-top:4px">Live view needs the running kernel; '
-            "run <code>w</code> in a new cell to show the final summary.</div>"
-        )
-    scale = max(batch.total_items, sum(counts.values()))
-    return (
-        f'<div class="bw-static" style="{S.BOX}">'
-        f'<div style="display:flex;gap:8px;align-items:center;margin-bottom:6px">'
-        f"{S.pill(batch.status.value, colour, pill_style)}"
-        f'<span style="font-family:monospace">{esc(batch.batch_id)}</span>'
-        f'<span style="opacity:.75">{esc((batch.analysis_mode or "") + when)}</span></div>'
-        f"{S.bar(counts, S.STATES, scale, headline)}"
-        f'<div style="margin-top:6px;font-weight:600">{esc(headline)}</div>'
-        f'<div style="margin-top:4px;opacity:.85">{S.legend(counts, S.STATES)}</div>{note}</div>'
-    )

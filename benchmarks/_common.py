@@ -8,16 +8,48 @@ MISS; ``--strict`` makes a MISS exit 1.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import math
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from batch_widget.clock import Clock  # noqa: E402  (after the path: this tree's package)
+
+
+class SimTime(Clock):
+    """A client's clock on a simulator's ``ManualClock``: every sleep moves it, hours pass in a second.
+
+    ``actions`` (time, callable), in time order, run when a sleep passes their time, at that
+    time: a cancel or a stall injected at a given moment of the batch's life.
+    """
+
+    def __init__(self, manual: Any) -> None:
+        self.manual = manual
+        self.actions: list[tuple[float, Callable[[], None]]] = []
+
+    def monotonic(self) -> float:
+        return float(self.manual.now())
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.manual.now(), timezone.utc)
+
+    async def sleep(self, seconds: float) -> None:
+        target = self.manual.now() + seconds
+        while self.actions and self.actions[0][0] <= target:
+            at, act = self.actions.pop(0)
+            self.manual.set(max(self.manual.now(), at))
+            act()
+        self.manual.set(target)
+        await asyncio.sleep(0)
 
 
 def parse_args(description: str, extra: Sequence[tuple[str, dict[str, object]]] = ()) -> argparse.Namespace:

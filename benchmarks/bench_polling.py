@@ -43,10 +43,9 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
-from _common import Goals, fmt_pct, fmt_s, median, parse_args, percentile, table
+from _common import Goals, SimTime, fmt_pct, fmt_s, median, parse_args, percentile, table
 
 from batch_widget import BatchClient
 from batch_widget.poller import BatchPoller, Schedule
@@ -125,7 +124,8 @@ async def one_run(profile: Profile, seed: int, schedule: Schedule) -> Run:
         startup_seconds=(5.0, 30.0),
         max_active=1000,
     ) as sim:
-        async with BatchClient(sim.api_key, base_url=sim.base_url) as client:
+        sim_time = SimTime(clock)
+        async with BatchClient(sim.api_key, base_url=sim.base_url, clock=sim_time) as client:
             requests = [
                 {"video": {"type": "asset_id", "asset_id": f"{i + 1:024x}"}} for i in range(profile.n)
             ]
@@ -148,20 +148,9 @@ async def one_run(profile: Profile, seed: int, schedule: Schedule) -> Run:
 
                 actions += [(a, freeze), (b, sim.clear_faults)]
             actions.sort(key=lambda x: x[0])
+            sim_time.actions = actions
 
-            async def sleep(seconds: float) -> None:
-                target = clock.now() + seconds
-                while actions and actions[0][0] <= target:
-                    t, act = actions.pop(0)
-                    clock.set(max(clock.now(), t))
-                    act()
-                clock.set(target)
-                await asyncio.sleep(0)
-
-            def wall() -> datetime:
-                return datetime.fromtimestamp(clock.now(), timezone.utc)
-
-            poller = BatchPoller(client, batch_id, schedule=schedule, clock=clock.now, wall=wall, sleep=sleep)
+            poller = BatchPoller(client, batch_id, schedule=schedule)
             widget = BatchWidget(batch_id, client, poller=poller)
             seen: list[float] = []
             terminal_seen: list[float] = []

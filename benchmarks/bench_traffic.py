@@ -33,9 +33,8 @@ import asyncio
 import json
 import statistics
 import time
-from datetime import datetime, timezone
 
-from _common import Goals, Kernel, Simulated, parse_args, table, wire_size
+from _common import Goals, Kernel, SimTime, Simulated, parse_args, table, wire_size
 
 from batch_widget.simulator import DEFAULT_API_KEY
 
@@ -175,23 +174,13 @@ async def saved_state() -> dict[str, dict[str, int]]:
 
     clock = ManualClock()
     with Simulator(seed=1, clock=clock) as sim:
-        async with BatchClient(sim.api_key, base_url=sim.base_url) as client:
+        async with BatchClient(sim.api_key, base_url=sim.base_url, clock=SimTime(clock)) as client:
             requests = [{"video": {"type": "asset_id", "asset_id": f"{i + 1:024x}"}} for i in range(200)]
             created = await client.create(
                 analysis_mode="general", defaults={"prompt": {"input_text": "x"}}, requests=requests
             )
 
-            async def sleep(s: float) -> None:
-                clock.advance(s)
-                await asyncio.sleep(0)
-
-            poller = BatchPoller(
-                client,
-                created.batch_id,
-                clock=clock.now,
-                sleep=sleep,
-                wall=lambda: datetime.fromtimestamp(clock.now(), timezone.utc),
-            )
+            poller = BatchPoller(client, created.batch_id)
             w = BatchWidget(created.batch_id, client, poller=poller)
             await poller.wait()
             result = {}

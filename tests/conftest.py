@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from batch_widget import BatchClient, RetryPolicy
+from batch_widget.clock import Clock
 from batch_widget.simulator import ManualClock, Simulator
 
 # recognisable, so a leak is easy to find in any text
@@ -35,11 +36,12 @@ def sim() -> Iterator[Simulator]:
         yield s
 
 
-class VirtualTime:
-    """Time for pollers and job schedulers driven by the simulator's manual clock.
+class VirtualTime(Clock):
+    """A client's clock driven by the simulator's manual clock.
 
     Every sleep advances the clock (hours of a batch pass in a second) and is recorded in
-    ``slept``; the account's active-batch count is sampled around each one in ``active``.
+    ``slept``; the account's active-batch count is sampled around each one in ``active``. Pass
+    it as ``BatchClient(clock=...)``: the pollers and job schedulers of that client follow it.
     """
 
     def __init__(self, sim: Simulator) -> None:
@@ -54,15 +56,22 @@ class VirtualTime:
         self.active.append(self.sim.engine.active_count())
         await asyncio.sleep(0)
 
-    def clock(self) -> float:
+    def monotonic(self) -> float:
         return self.sim.clock.now()
 
-    def wall(self) -> datetime:
+    def now(self) -> datetime:
         return datetime.fromtimestamp(self.sim.clock.now(), timezone.utc)
 
-    def poller_kwargs(self) -> dict[str, Any]:
-        """``clock``, ``wall`` and ``sleep`` for a ``BatchPoller``."""
-        return {"clock": self.clock, "wall": self.wall, "sleep": self.sleep}
+
+def virtual_client(sim: Simulator, **kw: Any) -> BatchClient:
+    """A client of ``sim`` whose clock is a fresh :class:`VirtualTime` (``client.clock``)."""
+    return BatchClient(SECRET_KEY, base_url=sim.base_url, clock=VirtualTime(sim), **kw)
+
+
+def vt_of(client: BatchClient) -> VirtualTime:
+    """The virtual clock of a client made by :func:`virtual_client`."""
+    assert isinstance(client.clock, VirtualTime), "this client was not made with a VirtualTime clock"
+    return client.clock
 
 
 class Displays:
@@ -94,27 +103,30 @@ def displays(monkeypatch: pytest.MonkeyPatch) -> Displays:
     return d
 
 
-class FakeSleep:
-    """Records requested sleeps and returns at once (so retry tests take no real time)."""
+class FakeClock(Clock):
+    """The real clock, except that sleeps are recorded and return at once (retry tests take no time)."""
 
     def __init__(self) -> None:
         self.calls: list[float] = []
 
-    async def __call__(self, seconds: float) -> None:
+    async def sleep(self, seconds: float) -> None:
         self.calls.append(seconds)
 
 
 @pytest.fixture
-def fake_sleep() -> FakeSleep:
-    return FakeSleep()
+async def client(sim: Simulator) -> AsyncIterator[BatchClient]:
+    """A client of ``sim`` on virtual time (``vt_of(client)``): its retries and pollers move the clock."""
+    async with BatchClient(
+        SECRET_KEY, base_url=sim.base_url, timeout=5.0, clock=VirtualTime(sim),
+        retry=RetryPolicy(max_attempts=6, base_delay=0.5, max_delay=20, budget=120),
+    ) as c:  # fmt: skip
+        yield c
 
 
 @pytest.fixture
-async def client(sim: Simulator, fake_sleep: FakeSleep) -> AsyncIterator[BatchClient]:
-    async with BatchClient(
-        SECRET_KEY, base_url=sim.base_url, timeout=5.0, sleep=fake_sleep,
-        retry=RetryPolicy(max_attempts=6, base_delay=0.5, max_delay=20, budget=120),
-    ) as c:  # fmt: skip
+async def real_client(sim: Simulator) -> AsyncIterator[BatchClient]:
+    """A client on the real clock, for the tests about waking and stopping in real time."""
+    async with BatchClient(SECRET_KEY, base_url=sim.base_url, timeout=5.0) as c:
         yield c
 
 

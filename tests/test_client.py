@@ -32,7 +32,7 @@ from batch_widget import (
 from batch_widget.client import parse_retry_after
 from batch_widget.simulator import Fault, Simulator
 
-from .conftest import PROMPT, SECRET_KEY, FakeSleep, asset, requests_for
+from .conftest import PROMPT, SECRET_KEY, FakeClock, asset, requests_for, vt_of
 
 DAY = 24 * 3600.0
 
@@ -337,31 +337,31 @@ async def test_not_found(client: BatchClient) -> None:
     assert "list_batches()" in str(info.value)
 
 
-async def test_5xx_burst_is_retried_with_backoff(client: BatchClient, sim: Simulator, fake_sleep: FakeSleep) -> None:
+async def test_5xx_burst_is_retried_with_backoff(client: BatchClient, sim: Simulator) -> None:
     batch_id = await make_batch(client)
     sim.add_fault(Fault(kind="status", endpoint="get", status=503, times=5))
     batch = await client.get(batch_id)
     assert batch.batch_id == batch_id
-    assert len(fake_sleep.calls) == 5
+    assert len(vt_of(client).slept) == 5
     caps = [min(20, 0.5 * 2**i) for i in range(5)]
-    assert all(cap / 2 <= d <= cap for d, cap in zip(fake_sleep.calls, caps, strict=True))
+    assert all(cap / 2 <= d <= cap for d, cap in zip(vt_of(client).slept, caps, strict=True))
 
 
 async def test_a_long_5xx_burst_gives_up_with_server_error(
-    client: BatchClient, sim: Simulator, fake_sleep: FakeSleep
+    client: BatchClient, sim: Simulator
 ) -> None:
     batch_id = await make_batch(client)
     sim.add_fault(Fault(kind="status", endpoint="get", status=500, times=30))
     with pytest.raises(ServerError) as info:
         await client.get(batch_id)
     assert info.value.status_code == 500 and "retry" in str(info.value)
-    assert len(fake_sleep.calls) == 5  # 6 attempts in all
+    assert len(vt_of(client).slept) == 5  # 6 attempts in all
 
 
 async def test_the_total_wait_is_bounded(sim: Simulator) -> None:
     """Retries stop when the next wait would pass the policy's budget, attempts left or not."""
-    sleeps = FakeSleep()
-    async with BatchClient(SECRET_KEY, base_url=sim.base_url, sleep=sleeps,
+    sleeps = FakeClock()
+    async with BatchClient(SECRET_KEY, base_url=sim.base_url, clock=sleeps,
                            retry=RetryPolicy(max_attempts=10, budget=60)) as client:  # fmt: skip
         batch_id = await make_batch(client)
         sim.add_fault(Fault(kind="rate_limit", endpoint="get", retry_after=25, times=None))
@@ -372,17 +372,17 @@ async def test_the_total_wait_is_bounded(sim: Simulator) -> None:
     sim.clear_faults()
 
 
-async def test_retry_after_seconds_and_http_date(client: BatchClient, sim: Simulator, fake_sleep: FakeSleep) -> None:
+async def test_retry_after_seconds_and_http_date(client: BatchClient, sim: Simulator) -> None:
     batch_id = await make_batch(client)
     sim.add_fault(Fault(kind="rate_limit", endpoint="get", retry_after=7, times=1))
     await client.get(batch_id)
-    assert fake_sleep.calls == [7.0]
+    assert vt_of(client).slept == [7.0]
     when = email.utils.formatdate(time.time() + 30, usegmt=True)
     assert 25 <= (parse_retry_after(when) or 0) <= 30
     assert parse_retry_after("garbage") is None and parse_retry_after("-3") == 0.0
     sim.add_fault(Fault(kind="rate_limit", endpoint="get", retry_after=12, http_date=True, times=1))
     await client.get(batch_id)
-    assert 8 <= fake_sleep.calls[-1] <= 13
+    assert 8 <= vt_of(client).slept[-1] <= 13
 
 
 @pytest.mark.parametrize(
@@ -406,8 +406,8 @@ async def test_error_bodies_of_every_shape(
 
 
 async def test_sixth_active_batch_is_rate_limited(sim: Simulator) -> None:
-    sleeps = FakeSleep()
-    async with BatchClient(SECRET_KEY, base_url=sim.base_url, sleep=sleeps,
+    sleeps = FakeClock()
+    async with BatchClient(SECRET_KEY, base_url=sim.base_url, clock=sleeps,
                            retry=RetryPolicy(max_attempts=3, budget=600)) as client:  # fmt: skip
         for i in range(5):
             await make_batch(client, 2, prefix=f"b{i}")
@@ -419,7 +419,7 @@ async def test_sixth_active_batch_is_rate_limited(sim: Simulator) -> None:
 
 
 async def test_create_is_not_retried_after_a_timeout(sim: Simulator) -> None:
-    async with BatchClient(SECRET_KEY, base_url=sim.base_url, timeout=0.3, sleep=FakeSleep()) as client:
+    async with BatchClient(SECRET_KEY, base_url=sim.base_url, timeout=0.3, clock=FakeClock()) as client:
         sim.add_fault(Fault(kind="slow", endpoint="create", seconds=1.0, times=None))
         with pytest.raises(APITimeoutError, match="did not answer in time"):
             await make_batch(client)
@@ -438,21 +438,21 @@ async def test_create_is_retried_on_503_but_not_500(client: BatchClient, sim: Si
 
 
 async def test_read_timeout_on_get_is_retried(sim: Simulator) -> None:
-    sleeps = FakeSleep()
-    async with BatchClient(SECRET_KEY, base_url=sim.base_url, timeout=0.3, sleep=sleeps) as client:
+    sleeps = FakeClock()
+    async with BatchClient(SECRET_KEY, base_url=sim.base_url, timeout=0.3, clock=sleeps) as client:
         batch_id = await make_batch(client)
         sim.add_fault(Fault(kind="slow", endpoint="get", seconds=1.0, times=2))
         assert (await client.get(batch_id)).batch_id == batch_id
     assert len(sleeps.calls) == 2
 
 
-async def test_connection_refused_then_recovered(client: BatchClient, sim: Simulator, fake_sleep: FakeSleep) -> None:
+async def test_connection_refused_then_recovered(client: BatchClient, sim: Simulator) -> None:
     batch_id = await make_batch(client)
     sim.stop()
     try:
         with pytest.raises(APIConnectionError, match="could not reach the server"):
             await client.get(batch_id)
-        assert len(fake_sleep.calls) == 5
+        assert len(vt_of(client).slept) == 5
     finally:
         sim.start()
     assert (await client.get(batch_id)).batch_id == batch_id
@@ -481,8 +481,8 @@ async def test_datetimes_are_aware_utc(client: BatchClient) -> None:
 async def test_the_key_never_leaks(sim: Simulator, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     texts: list[str] = []
-    sleeps = FakeSleep()
-    async with BatchClient(SECRET_KEY, base_url=sim.base_url, timeout=0.3, sleep=sleeps) as client:
+    sleeps = FakeClock()
+    async with BatchClient(SECRET_KEY, base_url=sim.base_url, timeout=0.3, clock=sleeps) as client:
         texts += [repr(client), str(client)]
         batch_id = await make_batch(client)
         faults = [

@@ -24,7 +24,7 @@ from batch_widget.jobs import Job, Manifest, plan_chunks, prepare_requests, stab
 from batch_widget.simulator import Fault, ManualClock, Simulator
 from batch_widget.simulator.engine import ItemSpec
 
-from .conftest import PROMPT, SECRET_KEY, Displays, FakeSleep, VirtualTime, requests_for
+from .conftest import PROMPT, SECRET_KEY, Displays, requests_for, virtual_client, vt_of
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 2500
@@ -43,11 +43,11 @@ def videos(n: int = N) -> pd.DataFrame:
 
 @pytest.fixture(autouse=True)
 def _fresh_registry() -> Iterator[None]:
-    jobs_mod._JOBS.clear()
+    jobs_mod.live_jobs.clear()
     yield
-    for job in list(jobs_mod._JOBS.values()):
+    for job in jobs_mod.live_jobs.values():
         job.close()
-    jobs_mod._JOBS.clear()
+    jobs_mod.live_jobs.clear()
 
 
 def make_sim(**kw: Any) -> Simulator:
@@ -67,19 +67,19 @@ def sim() -> Iterator[Simulator]:
 
 @pytest.fixture
 async def client(sim: Simulator) -> AsyncIterator[bw.BatchClient]:
-    async with bw.BatchClient(SECRET_KEY, base_url=sim.base_url, timeout=10.0, sleep=FakeSleep()) as c:
+    async with virtual_client(sim, timeout=10.0) as c:
         yield c
 
 
-def job_kwargs(vt: VirtualTime) -> dict[str, Any]:
-    """Virtual time for a job's scheduler and pollers, with a quick schedule."""
-    return {**vt.poller_kwargs(), "schedule": bw.Schedule(min_interval=2, max_interval=30), "slot_poll": 10.0}
+def job_kwargs() -> dict[str, Any]:
+    """A quick schedule for a job's pollers and slot checks (time itself is the client's virtual clock)."""
+    return {"schedule": bw.Schedule(min_interval=2, max_interval=30), "slot_poll": 10.0}
 
 
-def submit(df: pd.DataFrame, client: bw.BatchClient, vt: VirtualTime, manifest: Path, **kw: Any) -> Job:
+def submit(df: pd.DataFrame, client: bw.BatchClient, manifest: Path, **kw: Any) -> Job:
     return bw.submit(
         df, asset="asset_id", prompt="Summarise.", key="video_key", client=client, manifest=manifest,
-        **{**job_kwargs(vt), **kw},
+        **{**job_kwargs(), **kw},
     )  # fmt: skip
 
 
@@ -101,8 +101,8 @@ async def test_2500_rows_three_batches_within_the_cap_with_others_active(
         for k in range(3)
     ]
     assert sim.engine.active_count() == 3
-    vt = VirtualTime(sim)
-    job = submit(videos(), client, vt, tmp_path / "job.json")
+    vt = vt_of(client)
+    job = submit(videos(), client, tmp_path / "job.json")
     messages: list[str] = []
     ours_active: list[int] = []
 
@@ -144,11 +144,10 @@ async def test_2500_rows_three_batches_within_the_cap_with_others_active(
 async def test_a_429_at_the_cap_waits_for_a_slot(
     client: bw.BatchClient, sim: Simulator, tmp_path: Path
 ) -> None:
-    vt = VirtualTime(sim)
     sim.add_fault(
         Fault(kind="rate_limit", endpoint="create", retry_after=30, times=8)
     )  # beyond client retries
-    job = submit(videos(1200), client, vt, tmp_path / "job.json")
+    job = submit(videos(1200), client, tmp_path / "job.json")
     seen: list[str] = []
     job.add_listener(lambda s: seen.append(s.message))
     snap = await asyncio.wait_for(job.wait(), 60)
@@ -158,25 +157,24 @@ async def test_a_429_at_the_cap_waits_for_a_slot(
 
 
 async def test_rerun_submits_nothing_new(client: bw.BatchClient, sim: Simulator, tmp_path: Path) -> None:
-    vt = VirtualTime(sim)
     path = tmp_path / "job.json"
-    job = submit(videos(), client, vt, path)
+    job = submit(videos(), client, path)
     await asyncio.wait_for(job.wait(), 60)
     assert creates(sim) == 3
     # re-running the cell: the same job comes back, nothing is sent
-    again = submit(videos(), client, vt, path)
+    again = submit(videos(), client, path)
     assert again is job and again.skipped_rows == N
     await asyncio.wait_for(again.wait(), 30)
     assert creates(sim) == 3
     # after a restart (no live job in the process): re-attached from the manifest, still nothing sent
-    jobs_mod._JOBS.clear()
-    fresh = submit(videos(), client, vt, path)
+    jobs_mod.live_jobs.clear()
+    fresh = submit(videos(), client, path)
     assert fresh is not job
     snap = await asyncio.wait_for(fresh.wait(), 30)
     assert creates(sim) == 3 and snap.state == "done" and snap.counts["ready"] == N
     # new rows join the job as a new chunk; old rows are skipped by custom_id
     grown = pd.concat([videos(), videos(N + 10).iloc[N:]])
-    more = submit(grown, client, vt, path)
+    more = submit(grown, client, path)
     await asyncio.wait_for(more.wait(), 30)
     assert creates(sim) == 4 and len(more.chunks[-1].custom_ids) == 10
 
@@ -190,9 +188,8 @@ async def test_resubmission_keeps_the_newest_outcome_and_history(tmp_path: Path)
         return "failed:asset_unavailable" if spec.custom_id in doomed and n == 1 else "ready"
 
     with make_sim(outcomes=outcome) as sim:
-        async with bw.BatchClient(SECRET_KEY, base_url=sim.base_url, sleep=FakeSleep()) as client:
-            vt = VirtualTime(sim)
-            job = submit(videos(), client, vt, tmp_path / "job.json")
+        async with virtual_client(sim) as client:
+            job = submit(videos(), client, tmp_path / "job.json")
             snap = await asyncio.wait_for(job.wait(), 60)
             assert snap.state == "done" and snap.counts["failed"] == 100
             new = await job.resubmit()
@@ -227,9 +224,8 @@ async def test_resubmission_keeps_the_newest_outcome_and_history(tmp_path: Path)
 
 async def test_expired_batches_unfinished_items_are_resubmitted(tmp_path: Path) -> None:
     with make_sim(item_seconds=(3000.0, 4000.0), items_at_once=1) as sim:  # far too slow for 24 h
-        async with bw.BatchClient(SECRET_KEY, base_url=sim.base_url, sleep=FakeSleep()) as client:
-            vt = VirtualTime(sim)
-            job = submit(videos(60), client, vt, tmp_path / "job.json")
+        async with virtual_client(sim) as client:
+            job = submit(videos(60), client, tmp_path / "job.json")
             snap = await asyncio.wait_for(job.wait(), 60)
             assert snap.batches[0]["status"] == "expired"
             unfinished = snap.counts["canceled"] + snap.counts["failed"]
@@ -244,9 +240,8 @@ async def test_expired_batches_unfinished_items_are_resubmitted(tmp_path: Path) 
 async def test_a_lost_create_answer_is_matched_to_its_batch(
     client: bw.BatchClient, sim: Simulator, tmp_path: Path
 ) -> None:
-    vt = VirtualTime(sim)
     sim.add_fault(Fault(kind="drop_mid_response", endpoint="create", times=1))  # created, answer lost
-    job = submit(videos(1500), client, vt, tmp_path / "job.json")
+    job = submit(videos(1500), client, tmp_path / "job.json")
     snap = await asyncio.wait_for(job.wait(), 60)
     assert snap.state == "done" and snap.counts["ready"] == 1500
     assert len(sim.engine.batch_ids()) == 2, "the lost create was submitted again"
@@ -256,9 +251,8 @@ async def test_a_lost_create_answer_is_matched_to_its_batch(
 async def test_a_create_that_never_happened_asks_the_user(
     client: bw.BatchClient, sim: Simulator, tmp_path: Path
 ) -> None:
-    vt = VirtualTime(sim)
     sim.add_fault(Fault(kind="drop", endpoint="create", times=1))  # the request never reached the API
-    job = submit(videos(1500), client, vt, tmp_path / "job.json")
+    job = submit(videos(1500), client, tmp_path / "job.json")
     with pytest.warns(UserWarning, match="job.resolve\\(0, action='resubmit'\\)"):
         snap = await asyncio.wait_for(job.wait(), 60)
     assert snap.state == "attention" and "most likely never created" in snap.message
@@ -273,20 +267,19 @@ async def test_a_crash_between_intent_and_create_is_recovered_from_the_manifest(
     client: bw.BatchClient, sim: Simulator, tmp_path: Path
 ) -> None:
     path = tmp_path / "job.json"
-    vt = VirtualTime(sim)
     sim.add_fault(Fault(kind="slow", endpoint="create", seconds=0.6, times=1))
-    job = submit(videos(1500), client, vt, path)
+    job = submit(videos(1500), client, path)
     for _ in range(200):  # the intent is on disk, the create is in flight...
         await asyncio.sleep(0.01)
         if creates(sim) == 1:  # counted by the server before the slow fault's pause
             break
     job.close()  # ...and the kernel dies
-    jobs_mod._JOBS.clear()
+    jobs_mod.live_jobs.clear()
     await asyncio.sleep(1.0)  # the server finishes the create nobody hears about
     crashed = Manifest.load(path)
     assert crashed.chunks[0].state == "creating" and crashed.chunks[0].batch_id is None
     assert crashed.chunks[0].intent_at is not None and len(sim.engine.batch_ids()) == 1
-    resumed = bw.resume_job(path, client, **job_kwargs(vt))
+    resumed = bw.resume_job(path, client, **job_kwargs())
     snap = await asyncio.wait_for(resumed.wait(), 60)
     assert snap.state == "done" and snap.counts["ready"] == 1500
     assert len(sim.engine.batch_ids()) == 2 and creates(sim) == 2
@@ -382,8 +375,7 @@ async def test_job_widget_projects_the_job_and_pins_a_static_summary(
 ) -> None:
     for k in range(4):
         await client.create(analysis_mode="general", defaults=PROMPT, requests=requests_for(400, f"o{k}"))
-    vt = VirtualTime(sim)
-    job = submit(videos(), client, vt, tmp_path / "job.json")
+    job = submit(videos(), client, tmp_path / "job.json")
     job._ipython_display_()
     w = job.widget
     assert len(displays.shown) == 1 and "application/vnd.jupyter.widget-view+json" in displays.shown[0]
@@ -410,9 +402,8 @@ async def test_cancel_all_skips_waiting_chunks_and_cancels_batches(tmp_path: Pat
     # items of 10-15 simulated minutes: the virtual clock that the pollers advance while the
     # click is on its way cannot finish the batch first (it did, now and then, with short items)
     with make_sim(item_seconds=(600.0, 900.0)) as sim:
-        async with bw.BatchClient(SECRET_KEY, base_url=sim.base_url, timeout=10.0, sleep=FakeSleep()) as client:
-            vt = VirtualTime(sim)
-            job = submit(videos(), client, vt, tmp_path / "job.json", max_active=1)
+        async with virtual_client(sim, timeout=10.0) as client:
+            job = submit(videos(), client, tmp_path / "job.json", max_active=1)
             for _ in range(300):
                 await asyncio.sleep(0.01)
                 if job.batch_ids:

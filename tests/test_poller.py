@@ -11,14 +11,16 @@ from batch_widget.models import Batch
 from batch_widget.poller import BatchPoller, PollUpdate, Schedule, ThroughputEstimator
 from batch_widget.simulator import Fault, Simulator
 
-from .conftest import PROMPT, VirtualTime, requests_for
+from .conftest import PROMPT, requests_for, vt_of
 
 HOUR = 3600.0
 
 
-def make_poller(client: BatchClient, sim: Simulator, batch_id: str, **kw: object) -> tuple[BatchPoller, list[float]]:
-    vt = VirtualTime(sim)
-    return BatchPoller(client, batch_id, **vt.poller_kwargs(), **kw), vt.slept  # type: ignore[arg-type]
+def make_poller(client: BatchClient, batch_id: str, **kw: object) -> tuple[BatchPoller, list[float]]:
+    """A poller on the client's virtual clock, and the list of the sleeps it takes."""
+    slept = vt_of(client).slept
+    slept.clear()
+    return BatchPoller(client, batch_id, **kw), slept  # type: ignore[arg-type]
 
 
 async def create(client: BatchClient, n: int) -> str:
@@ -28,7 +30,7 @@ async def create(client: BatchClient, n: int) -> str:
 
 async def test_watches_a_batch_to_completion(client: BatchClient, sim: Simulator) -> None:
     batch_id = await create(client, 200)
-    poller, slept = make_poller(client, sim, batch_id)
+    poller, slept = make_poller(client, batch_id)
     updates: list[PollUpdate] = []
     poller.add_listener(updates.append)
     final = await asyncio.wait_for(poller.wait(), 30)
@@ -52,7 +54,7 @@ async def test_watches_a_batch_to_completion(client: BatchClient, sim: Simulator
 
 async def test_async_iterator_yields_until_the_end(client: BatchClient, sim: Simulator) -> None:
     batch_id = await create(client, 10)
-    poller, _ = make_poller(client, sim, batch_id)
+    poller, _ = make_poller(client, batch_id)
     poller.start()
     seen = [u async for u in poller.updates()]
     assert seen[-1].state == "done" and seen[-1].batch is not None and seen[-1].batch.is_terminal
@@ -63,7 +65,7 @@ async def test_async_iterator_yields_until_the_end(client: BatchClient, sim: Sim
 
 async def test_transient_errors_are_retried_and_shown(client: BatchClient, sim: Simulator) -> None:
     batch_id = await create(client, 20)
-    poller, _slept = make_poller(client, sim, batch_id)
+    poller, _slept = make_poller(client, batch_id)
     updates: list[PollUpdate] = []
     poller.add_listener(updates.append)
     sim.add_fault(Fault(kind="status", endpoint="get", status=503, times=5, after=2))
@@ -78,7 +80,7 @@ async def test_transient_errors_are_retried_and_shown(client: BatchClient, sim: 
 
 async def test_retry_after_is_honoured(client: BatchClient, sim: Simulator) -> None:
     batch_id = await create(client, 5)
-    poller, slept = make_poller(client, sim, batch_id)
+    poller, slept = make_poller(client, batch_id)
     sim.add_fault(Fault(kind="rate_limit", endpoint="get", retry_after=45, times=1, after=1))
     await asyncio.wait_for(poller.wait(), 30)
     assert 45 in [round(s) for s in slept]
@@ -97,7 +99,7 @@ async def test_fatal_errors_end_the_watch(
     client: BatchClient, sim: Simulator, fault: Fault, exc: type[Exception], words: str
 ) -> None:
     batch_id = await create(client, 20)
-    poller, _ = make_poller(client, sim, batch_id)
+    poller, _ = make_poller(client, batch_id)
     sim.add_fault(fault)
     with pytest.raises(exc):
         await asyncio.wait_for(poller.wait(), 30)
@@ -106,19 +108,19 @@ async def test_fatal_errors_end_the_watch(
     assert not poller.running
 
 
-async def test_deleted_while_watched(client: BatchClient, sim: Simulator) -> None:
+async def test_deleted_while_watched(real_client: BatchClient, sim: Simulator) -> None:
     """A real deletion (cancel, let it end, delete) between two polls: the next poll's 404 ends the watch."""
-    batch_id = await create(client, 30)
-    poller = BatchPoller(client, batch_id, schedule=Schedule(min_interval=30, max_interval=60))
+    batch_id = await create(real_client, 30)
+    poller = BatchPoller(real_client, batch_id, schedule=Schedule(min_interval=30, max_interval=60))
     poller.start()
     for _ in range(200):
         await asyncio.sleep(0.01)
         if poller.polls:
             break
     assert poller.update.state == "watching"
-    await client.cancel(batch_id)
+    await real_client.cancel(batch_id)
     sim.clock.advance(2 * HOUR)
-    await client.delete(batch_id)
+    await real_client.delete(batch_id)
     poller.refresh()
     with pytest.raises(NotFoundError):
         await asyncio.wait_for(poller.wait(), 10)
@@ -126,10 +128,10 @@ async def test_deleted_while_watched(client: BatchClient, sim: Simulator) -> Non
     assert poller.update.batch is not None and poller.update.batch.total_items == 30  # the last snapshot is kept
 
 
-async def test_shared_poller_and_release(client: BatchClient, sim: Simulator) -> None:
-    batch_id = await create(client, 50)
-    a = BatchPoller.shared(client, batch_id)
-    b = BatchPoller.shared(client, batch_id)
+async def test_shared_poller_and_release(real_client: BatchClient, sim: Simulator) -> None:
+    batch_id = await create(real_client, 50)
+    a = BatchPoller.shared(real_client, batch_id)
+    b = BatchPoller.shared(real_client, batch_id)
     assert a is b
     a.acquire()
     b.acquire()
@@ -139,14 +141,14 @@ async def test_shared_poller_and_release(client: BatchClient, sim: Simulator) ->
     b.release()
     await asyncio.sleep(0)
     assert not a.running and a.update.state == "stopped"
-    c = BatchPoller.shared(client, batch_id)
+    c = BatchPoller.shared(real_client, batch_id)
     assert c is not a  # a stopped poller is replaced by a fresh one
     c.stop()
 
 
-async def test_refresh_wakes_the_poller(client: BatchClient, sim: Simulator) -> None:
-    batch_id = await create(client, 50)
-    poller = BatchPoller(client, batch_id, schedule=Schedule(min_interval=30, max_interval=60))
+async def test_refresh_wakes_the_poller(real_client: BatchClient, sim: Simulator) -> None:
+    batch_id = await create(real_client, 50)
+    poller = BatchPoller(real_client, batch_id, schedule=Schedule(min_interval=30, max_interval=60))
     poller.start()
     for _ in range(100):
         await asyncio.sleep(0.02)
@@ -165,7 +167,7 @@ async def test_refresh_wakes_the_poller(client: BatchClient, sim: Simulator) -> 
 
 async def test_cancel_mid_run_is_followed_to_canceled(client: BatchClient, sim: Simulator) -> None:
     batch_id = await create(client, 300)
-    poller, _ = make_poller(client, sim, batch_id)
+    poller, _ = make_poller(client, batch_id)
     updates: list[PollUpdate] = []
 
     def on_update(u: PollUpdate) -> None:
@@ -194,10 +196,10 @@ def test_blocking_wait_outside_a_loop(sim: Simulator) -> None:
     assert final.is_terminal
 
 
-async def test_blocking_wait_in_a_notebook_says_the_display_pauses(client: BatchClient, sim: Simulator) -> None:
-    batch_id = await create(client, 3)
+async def test_blocking_wait_in_a_notebook_says_the_display_pauses(real_client: BatchClient, sim: Simulator) -> None:
+    batch_id = await create(real_client, 3)
     sim.clock.advance(HOUR)
-    poller = BatchPoller(client, batch_id)
+    poller = BatchPoller(real_client, batch_id)
     with pytest.warns(UserWarning, match="live widgets pause until the batch ends"):
         final = poller.wait_blocking()  # under a running loop, as in a kernel
     assert final.is_terminal

@@ -20,7 +20,7 @@ from batch_widget.poller import BatchPoller, PollUpdate, Schedule
 from batch_widget.simulator import Fault, ManualClock, Simulator
 from batch_widget.widget import BatchWidget
 
-from .conftest import PROMPT, SECRET_KEY, VirtualTime, requests_for
+from .conftest import PROMPT, SECRET_KEY, requests_for, virtual_client, vt_of
 
 N = 40
 
@@ -43,7 +43,7 @@ async def start_watch(
     client: bw.BatchClient, sim: Simulator, *, on_update: Callable[[PollUpdate, Watch], None] | None = None
 ) -> Watch:
     created = await client.create(analysis_mode="general", defaults=PROMPT, requests=requests_for(N))
-    poller = BatchPoller(client, created.batch_id, **VirtualTime(sim).poller_kwargs())
+    poller = BatchPoller(client, created.batch_id)
     widget = BatchWidget(created.batch_id, client, poller=poller, created_items=created.items)
     watch = Watch(widget)
 
@@ -131,7 +131,7 @@ async def test_transient_faults_are_named_and_recovered(
 
 
 async def test_read_timeouts(sim: Simulator) -> None:
-    async with bw.BatchClient(SECRET_KEY, base_url=sim.base_url, timeout=0.2) as client:
+    async with virtual_client(sim, timeout=0.2) as client:
         sim.add_fault(Fault(kind="slow", endpoint="get", seconds=0.6, times=2, after=2))
         watch = await start_watch(client, sim)
         await finish(watch)
@@ -247,11 +247,10 @@ async def test_soak_a_24_hour_batch_of_1000_items(caplog: pytest.LogCaptureFixtu
         caplog.set_level(logging.WARNING, logger=name)
     clock = ManualClock()
     with Simulator(api_key=SECRET_KEY, seed=11, clock=clock, item_seconds=(600, 1000), items_at_once=10) as sim:
-        async with bw.BatchClient(SECRET_KEY, base_url=sim.base_url) as client:
+        async with virtual_client(sim) as client:
             created = await client.create(analysis_mode="general", defaults=PROMPT, requests=requests_for(1000))
-            vt = VirtualTime(sim)
-            slept = vt.slept
-            poller = BatchPoller(client, created.batch_id, **vt.poller_kwargs())
+            slept = vt_of(client).slept
+            poller = BatchPoller(client, created.batch_id)
             widget = BatchWidget(created.batch_id, client, poller=poller)
             # warm up, then measure the growth over the rest of the day
             for _ in range(50):

@@ -13,7 +13,7 @@ from batch_widget.poller import BatchPoller, PollUpdate
 from batch_widget.simulator import Fault, Simulator
 from batch_widget.widget import BatchWidget, summary_html, summary_text
 
-from .conftest import PROMPT, SECRET_KEY, Displays, VirtualTime, requests_for
+from .conftest import PROMPT, SECRET_KEY, Displays, requests_for
 
 SYNCED = {
     "batch_id", "status", "analysis_mode", "total", "queued", "processing", "ready", "failed",
@@ -25,7 +25,7 @@ HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 
 async def widget_for(client: bw.BatchClient, sim: Simulator, n: int) -> BatchWidget:
     created = await client.create(analysis_mode="general", defaults=PROMPT, requests=requests_for(n))
-    poller = BatchPoller(client, created.batch_id, **VirtualTime(sim).poller_kwargs())
+    poller = BatchPoller(client, created.batch_id)
     return BatchWidget(created.batch_id, client, poller=poller, created_items=created.items)
 
 
@@ -77,9 +77,9 @@ async def test_cancel_failure_is_shown_not_raised(client: bw.BatchClient, sim: S
     w.close()
 
 
-async def test_refresh_message_polls_now(client: bw.BatchClient, sim: Simulator) -> None:
-    created = await client.create(analysis_mode="general", defaults=PROMPT, requests=requests_for(10))
-    w = BatchWidget(created.batch_id, client, schedule=bw.Schedule(min_interval=30, max_interval=60))
+async def test_refresh_message_polls_now(real_client: bw.BatchClient, sim: Simulator) -> None:
+    created = await real_client.create(analysis_mode="general", defaults=PROMPT, requests=requests_for(10))
+    w = BatchWidget(created.batch_id, real_client, schedule=bw.Schedule(min_interval=30, max_interval=60))
     for _ in range(200):
         await asyncio.sleep(0.01)
         if w.poller.polls:

@@ -1,0 +1,85 @@
+"""A job's results as one table: each row's newest outcome, joined back onto the input rows.
+
+Pure pandas over frames that ``frames.results_to_frame`` built per batch: :func:`newest_outcomes`
+keeps one row per custom_id (its newest attempt, with ``attempts`` and ``status_history``);
+:func:`join_to_inputs` attaches them to the DataFrame the job was submitted from, or to the
+rows recorded in the manifest after a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from ..frames import join_results, results_to_frame
+from .manifest import Chunk
+
+__all__ = ["BATCH_COLUMNS", "empty_long_frame", "join_to_inputs", "newest_outcomes"]
+
+#: what a job adds to each batch's results frame, after custom_id
+BATCH_COLUMNS = ("batch_id", "chunk", "attempt")
+
+
+def empty_long_frame() -> pd.DataFrame:
+    """The every-attempt frame of a job with no batch yet: the results columns and the job's own."""
+    long = results_to_frame([])
+    for pos, name in enumerate(BATCH_COLUMNS, start=1):
+        long.insert(pos, name, pd.Series([], dtype=object))
+    return long
+
+
+def newest_outcomes(long: pd.DataFrame) -> pd.DataFrame:
+    """One row per custom_id: its newest attempt, with ``attempts`` and ``status_history``."""
+    keyed = long[long["custom_id"].notna()]
+    statuses = keyed["status"].astype(object).where(keyed["status"].notna(), "missing").astype(str)
+    grouped = statuses.groupby(keyed["custom_id"].astype(object), sort=False)
+    newest = keyed.drop_duplicates("custom_id", keep="last").copy()
+    cids = newest["custom_id"].astype(object)
+    newest["attempts"] = cids.map(grouped.size()).astype("int64").to_numpy()
+    newest["status_history"] = cids.map(grouped.agg(lambda s: " → ".join(s))).to_numpy()
+    result: pd.DataFrame = newest
+    return result
+
+
+def join_to_inputs(
+    newest: pd.DataFrame,
+    *,
+    inputs: pd.DataFrame | None,
+    input_ids: pd.Series | None,
+    rows: Mapping[str, Mapping[str, Any]],
+    chunks: Sequence[Chunk],
+) -> pd.DataFrame:
+    """``newest`` joined onto the input rows by custom_id; rows never sent say why in ``note``.
+
+    Without the input DataFrame (a job resumed from its manifest), the left side is one row per
+    job row with its index label (``row``) and asset id.
+    """
+    tmp = "__bw_custom_id__"
+    right = newest.rename(columns={"custom_id": tmp})
+    if inputs is not None and input_ids is not None:
+        left = inputs.copy()
+        left[tmp] = input_ids
+    else:
+        left = pd.DataFrame(
+            {
+                "row": [rows[c].get("index") for c in rows],
+                "asset_id": [rows[c]["request"]["video"]["asset_id"] for c in rows],
+                tmp: list(rows),
+            }
+        )
+    joined: pd.DataFrame = join_results(left, right, on=tmp)
+    name = "custom_id" if "custom_id" not in left.columns else "job_custom_id"
+    joined = joined.rename(columns={tmp: name})
+    # rows that never went into a batch: say why
+    if "note" in joined.columns:
+        pending = {cid: c.state for c in chunks if c.state != "created" for cid in c.custom_ids}
+        if pending:
+            note = joined["note"].astype(object).to_numpy(copy=True)
+            for i, cid in enumerate(joined[name].tolist()):
+                state = pending.get(cid)
+                if state is not None and joined["status"].iloc[i] is not None and pd.isna(joined["status"].iloc[i]):
+                    note[i] = f"not submitted: chunk {state}"
+            joined["note"] = pd.Series(note, index=joined.index).astype(joined["note"].dtype)
+    return joined

@@ -1,0 +1,129 @@
+"""The live view base class: display ids, the final static summary, and actions from the view.
+
+JupyterLab 4 and Notebook 7 never fall back from a missing widget model to ``text/html``, so a
+saved notebook would show "Error displaying widget: model not found". :class:`PinnedView` gives
+each display a display id and, when the work ends, replaces every one with a static-only bundle
+(see :mod:`batch_widget.summary`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import anywidget
+import traitlets
+
+from .errors import BatchWidgetError, describe_error
+
+__all__ = ["PinnedView"]
+
+log = logging.getLogger("batch_widget.views")
+
+
+class PinnedView(anywidget.AnyWidget):
+    """A live view whose every display becomes a static summary when its work ends.
+
+    Subclasses say when the work has ended (:meth:`_finished`), what the summary is
+    (:meth:`_summary`), and which actions from the view they take (:meth:`_on_action`).
+    While running, a display is the widget view plus text/plain and text/html saying it runs;
+    at the end :meth:`finalize` replaces every display (by display id) with the static bundle;
+    displaying a finished view shows the static bundle alone.
+    """
+
+    #: the last failure to show in the view's banner (a watch error, a failed action), "" when none
+    error = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, **traits: Any) -> None:
+        self._handles: list[Any] = []
+        self._finalized = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        super().__init__(**traits)
+        self.on_msg(self._on_frontend_msg)
+
+    # -- for subclasses -------------------------------------------------------------------------
+
+    def _finished(self) -> bool:
+        raise NotImplementedError
+
+    def _summary(self, *, live: bool) -> tuple[str, str]:
+        """(text/plain, text/html) of the current state; ``live`` adds the running note."""
+        raise NotImplementedError
+
+    def _on_action(self, kind: str) -> bool:
+        """Take the action ``kind`` sent by the view; False when it is not one of ours."""
+        raise NotImplementedError
+
+    # -- display --------------------------------------------------------------------------------
+
+    def _static_bundle(self) -> dict[str, str]:
+        text, page = self._summary(live=False)
+        return {"text/plain": text, "text/html": page}
+
+    def _ipython_display_(self, **kwargs: Any) -> None:
+        from IPython import display as ipd
+
+        display: Callable[..., Any] = ipd.display
+        if self._finished():
+            display(self._static_bundle(), raw=True)
+            return
+        bundle = self._repr_mimebundle_(**kwargs)
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+        text, page = self._summary(live=True)
+        handle = display({**(data or {}), "text/plain": text, "text/html": page},
+                         metadata=metadata, raw=True, display_id=True)  # fmt: skip
+        if handle is not None:
+            self._handles.append(handle)
+            self._finalized = False
+        if self._finished():  # ended between the check and the display
+            self.finalize()
+
+    def finalize(self, *, force: bool = False) -> None:
+        """Replace every display with the static summary, once the work has ended.
+
+        Idempotent unless ``force``: ``wait()`` forces it so that the update also comes from
+        the waiting cell, which nbclient / papermill record (they drop the one the background
+        task sent, as it carries the parent of the cell that started the work).
+        """
+        if (self._finalized and not force) or not self._finished():
+            return
+        bundle = self._static_bundle()
+        for handle in self._handles:
+            try:
+                handle.update(bundle, raw=True)
+            except Exception:  # a display that went away must not break the others
+                log.debug("could not update a display", exc_info=True)
+        self._finalized = True
+
+    # -- actions from the view ------------------------------------------------------------------
+
+    def _on_frontend_msg(self, _widget: object, content: Any, _buffers: object) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if not isinstance(kind, str) or not self._on_action(kind):
+            log.debug("ignored message from the view: %r", content)
+
+    def _spawn_action(self, action: Callable[[], Awaitable[object]], what: str) -> None:
+        """Run ``action`` as a task; a failure is shown in the view's banner, never raised."""
+
+        async def run() -> None:
+            try:
+                await action()
+            except BatchWidgetError as error:
+                self.error = f"{what} failed: {describe_error(error)}"
+            except Exception as error:  # a click must never kill the kernel
+                log.exception("%s failed", what)
+                self.error = f"{what} failed: {type(error).__name__}"
+
+        self._spawn(run())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        super().close()
