@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import importlib.metadata
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -12,6 +13,7 @@ from datetime import timezone
 import httpx
 import pytest
 
+import batch_widget as bw
 from batch_widget import (
     APIConnectionError,
     APITimeoutError,
@@ -511,3 +513,23 @@ async def test_the_key_never_leaks(sim: Simulator, caplog: pytest.LogCaptureFixt
     assert len(texts) > 20
     for text in texts:
         assert SECRET_KEY not in text
+
+
+async def test_clone_keeps_every_setting_and_the_user_agent_carries_the_version(sim: Simulator) -> None:
+    seen: list[httpx.Request] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(404, json={"code": "batch_not_found", "message": "no such batch"})
+
+    clock = FakeClock()
+    policy = RetryPolicy(max_attempts=2)
+    original = BatchClient(SECRET_KEY, base_url="http://127.0.0.1:9/v1.3", timeout=3.5, retry=policy,
+                           transport=httpx.MockTransport(handler), clock=clock, max_connections=3)  # fmt: skip
+    async with original, original.clone() as twin:
+        assert twin is not original and twin.clock is clock and twin.retry is policy
+        assert twin.base_url == original.base_url and SECRET_KEY not in repr(twin)
+        with pytest.raises(NotFoundError):
+            await twin.get("0123456789abcdef01234567")  # through the same transport
+    assert seen and seen[0].headers["user-agent"] == f"batch-widget/{bw.__version__}"
+    assert bw.__version__ == importlib.metadata.version("batch-widget")

@@ -526,3 +526,50 @@ def test_many_videos_notebook_runs_end_to_end(tmp_path: Path) -> None:
         o for o in outputs if "text/html" in o.get("data", {}) and "bw-job-static" in o["data"]["text/html"]
     ]
     assert pinned and all("application/vnd.jupyter.widget-view+json" not in o["data"] for o in pinned)
+
+
+# -- the manifest's version, the job's listeners ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "words"),
+    [
+        ("batch_widget.job/2", "written by a newer batch_widget"),
+        ("batch_widget.job/beta", "unknown format 'batch_widget.job/beta'"),
+        ("something.else/1", "is not a batch_widget job manifest"),
+        (None, "is not a batch_widget job manifest"),
+    ],
+)
+def test_a_manifest_of_another_version_is_refused_clearly(tmp_path: Path, fmt: str | None, words: str) -> None:
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps({"format": fmt, "rows": {}, "chunks": []}), encoding="utf-8")
+    with pytest.raises(bw.BatchWidgetError, match=words) as info:
+        Manifest.load(path)
+    assert str(path) in str(info.value)
+    with pytest.raises(bw.BatchWidgetError, match=words):  # and nothing is sent: there is no client
+        bw.resume_job(path, client=object())  # type: ignore[arg-type]
+
+
+async def test_the_job_tells_listeners_and_refresh_polls_every_batch(
+    client: bw.BatchClient, sim: Simulator, tmp_path: Path
+) -> None:
+    job = submit(videos(1200), client, tmp_path / "job.json", chunk_size=400)
+    snaps: list[jobs_mod.JobSnapshot] = []
+    job.add_listener(snaps.append)
+    for _ in range(300):
+        await asyncio.sleep(0.01)
+        if len(job.batch_ids) == 3:
+            break
+    gets = sim.stats["requests"].get("get", 0)
+    job.refresh()  # public: what the widget's refresh button calls
+    for _ in range(300):
+        await asyncio.sleep(0.01)
+        if sim.stats["requests"].get("get", 0) >= gets + 3:
+            break
+    assert sim.stats["requests"].get("get", 0) >= gets + 3, "refresh() did not poll every batch"
+    final = await asyncio.wait_for(job.wait(), 60)
+    assert final.state == "done" and [len(c.custom_ids) for c in job.chunks] == [400, 400, 400]
+    assert snaps and snaps[-1].finished and snaps[-1] == final
+    told = len(snaps)
+    await job.wait()  # waiting again tells the listeners again (the widget pins from the waiting cell)
+    assert len(snaps) > told and snaps[-1].finished and snaps[-1].counts == final.counts

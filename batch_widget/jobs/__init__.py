@@ -17,9 +17,8 @@ One module per concern:
 - ``submission``: ``submit`` and ``resume_job``.
 """
 
-from .job import Job, JobListener, Uncertain, UncertainCreateError
+from .job import Job, JobListener, Uncertain, UncertainCreateError, live_jobs
 from .manifest import DEFAULT_MANIFEST, MANIFEST_FORMAT, Chunk, Manifest
-from .registry import live_jobs
 from .rows import Prepared, PreparedRow, plan_chunks, prepare_requests, stable_custom_id
 from .snapshot import JobSnapshot
 from .submission import resume_job, submit

@@ -41,12 +41,12 @@ from ..poller import BatchPoller, PollUpdate, Schedule
 from ..validation import MAX_REQUESTS, validate_batch_id
 from .manifest import Chunk, Manifest
 from .recovery import find_matches
-from .registry import live_jobs
+from .registry import LiveJobs
 from .results import empty_long_frame, join_to_inputs, newest_outcomes
 from .rows import MAX_CONTENT_HOURS, plan_chunks
 from .snapshot import JobSnapshot, project, settled
 
-__all__ = ["Job", "JobListener", "Uncertain", "UncertainCreateError"]
+__all__ = ["Job", "JobListener", "Uncertain", "UncertainCreateError", "live_jobs"]
 
 log = logging.getLogger("batch_widget.jobs")
 
@@ -668,3 +668,7 @@ class Job:
             if self._active is not None and update.batch is not None and update.batch.is_terminal:
                 self._active = max(0, self._active - 1)
         self._changed()
+
+
+#: the jobs this process runs, by manifest path (``submit`` and ``resume_job`` look here first)
+live_jobs: LiveJobs[Job] = LiveJobs()

@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Generic, Protocol, TypeVar
 
 from ..client import BatchClient
 
-if TYPE_CHECKING:
-    from .job import Job
-
-__all__ = ["LiveJobs", "live_jobs"]
+__all__ = ["LiveJobs"]
 
 
-class LiveJobs:
-    """The jobs this process runs, by manifest path: a re-run cell gets the live job back."""
+class _Running(Protocol):
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def client(self) -> BatchClient: ...
+
+
+Job = TypeVar("Job", bound=_Running)
+
+
+class LiveJobs(Generic[Job]):
+    """The jobs this process runs, by manifest path: a re-run cell gets the live job back.
+
+    Generic over the job type, so that this module needs nothing of the job's.
+    """
 
     def __init__(self) -> None:
         self._jobs: dict[str, Job] = {}
@@ -50,5 +61,3 @@ class LiveJobs:
         with self._lock:
             self._jobs.clear()
 
-
-live_jobs = LiveJobs()

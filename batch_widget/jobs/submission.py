@@ -20,9 +20,8 @@ from ..client import BatchClient, default_client
 from ..errors import InvalidInputError
 from ..poller import Schedule
 from ..validation import MAX_REQUESTS
-from .job import Job, Uncertain
+from .job import Job, Uncertain, live_jobs
 from .manifest import DEFAULT_MANIFEST, Manifest
-from .registry import live_jobs
 from .rows import MAX_CONTENT_HOURS, Prepared, jsonable_label, prepare_requests
 
 __all__ = ["resume_job", "submit"]
