@@ -68,6 +68,8 @@ class JobWidget(PinnedView):
     manifest = traitlets.Unicode("").tag(sync=True)
     #: when this snapshot was taken (ISO 8601, on the server's clock)
     updated_at = traitlets.Unicode("").tag(sync=True)
+    #: seconds until the next poll of a running batch (paces the view's pulls); 0 once finished
+    interval_s = traitlets.Float(0.0).tag(sync=True)
 
     def __init__(self, job: Job) -> None:
         self._job = job
@@ -95,7 +97,7 @@ class JobWidget(PinnedView):
     # -- plumbing -----------------------------------------------------------------------------
 
     def _on_snapshot(self, snap: JobSnapshot) -> None:
-        with self.hold_sync():
+        with self._pushing():
             self.state = snap.state
             self.message = snap.message
             self.total = snap.total
@@ -109,6 +111,7 @@ class JobWidget(PinnedView):
             self.cancel_requested = snap.cancel_requested
             self.manifest = snap.manifest
             self.updated_at = snap.updated_at
+            self.interval_s = snap.interval_s
         if snap.finished:
             # pinned again on every final snapshot: the one that Job.wait() sends comes from the
             # waiting cell, which nbclient / papermill keep (they drop the background task's)

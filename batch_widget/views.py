@@ -9,8 +9,10 @@ each display a display id and, when the work ends, replaces every one with a sta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import anywidget
@@ -22,6 +24,17 @@ __all__ = ["PinnedView"]
 
 log = logging.getLogger("batch_widget.views")
 
+# synced by ipywidgets' DOMWidget for every widget; not ours to resend
+_PLUMBING = frozenset({"layout", "tabbable", "tooltip"})
+
+
+@dataclass
+class PullCounts:
+    """Pulls from the view: how many came, and how many found it behind (and were answered)."""
+
+    asked: int = 0
+    answered: int = 0
+
 
 class PinnedView(anywidget.AnyWidget):
     """A live view whose every display becomes a static summary when its work ends.
@@ -31,15 +44,26 @@ class PinnedView(anywidget.AnyWidget):
     While running, a display is the widget view plus text/plain and text/html saying it runs;
     at the end :meth:`finalize` replaces every display (by display id) with the static bundle;
     displaying a finished view shows the static bundle alone.
+
+    Push and pull: each new snapshot is pushed to the view from the background (one message,
+    :meth:`_pushing`), which JupyterLab, Notebook 7, VS Code and marimo show. Colab drops
+    messages that a background task sends after the cell has finished, so the view also asks
+    ("pull", with the ``revision`` it holds) when it has heard nothing for a poll interval; the
+    answer is sent from inside the handler of that message, which every front end delivers:
+    the state the view lacks (nothing when it is up to date), and, once the work has ended,
+    the static summary in place of every display.
     """
 
     #: the last failure to show in the view's banner (a watch error, a failed action), "" when none
     error = traitlets.Unicode("").tag(sync=True)
+    #: how many snapshots the kernel has sent: a view that holds an older one is behind
+    revision = traitlets.Int(0).tag(sync=True)
 
     def __init__(self, **traits: Any) -> None:
         self._handles: list[Any] = []
         self._finalized = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.pulls = PullCounts()
         super().__init__(**traits)
         self.on_msg(self._on_frontend_msg)
 
@@ -97,11 +121,35 @@ class PinnedView(anywidget.AnyWidget):
                 log.debug("could not update a display", exc_info=True)
         self._finalized = True
 
+    # -- push and pull --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _pushing(self) -> Iterator[None]:
+        """Set traits for one new snapshot: one message to the view, with the revision counted."""
+        with self.hold_sync():
+            self.revision += 1
+            yield
+
+    def _data_keys(self) -> list[str]:
+        """The synced traits that carry state (not the module, styles and layout plumbing)."""
+        return [k for k in self.keys if not k.startswith("_") and k not in _PLUMBING]
+
+    def _answer_pull(self, content: dict[str, Any]) -> None:
+        """Send the view what it lacks, from inside the handler of its message (see the class doc)."""
+        self.pulls.asked += 1
+        if content.get("revision") != self.revision:
+            self.pulls.answered += 1
+            self.send_state(self._data_keys())
+        if self._finished():
+            self.finalize(force=True)
+
     # -- actions from the view ------------------------------------------------------------------
 
     def _on_frontend_msg(self, _widget: object, content: Any, _buffers: object) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
-        if not isinstance(kind, str) or not self._on_action(kind):
+        if kind == "pull":
+            self._answer_pull(content)
+        elif not isinstance(kind, str) or not self._on_action(kind):
             log.debug("ignored message from the view: %r", content)
 
     def _spawn_action(self, action: Callable[[], Awaitable[object]], what: str) -> None:

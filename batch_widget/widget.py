@@ -216,7 +216,7 @@ class BatchWidget(PinnedView):
         thirds of that (``2 * max(interval_s, 10 s)``) after the last message. Elapsed time is
         read on the poller's clock (real monotonic seconds, as the browser's; not ``updated_at``,
         which follows the server's clock). All changes of one poll go in one message
-        (``hold_sync``).
+        (``_pushing``), which also counts the revision that the view's pulls compare.
         """
         batch = update.batch
         shown: dict[str, Any] = {"watch_state": update.state, "error": update.error}
@@ -246,7 +246,7 @@ class BatchWidget(PinnedView):
             # the next poll is due update.interval_s from now; the view knows self.interval_s
             if sent_at is not None and now - sent_at + update.interval_s < 2 * max(self.interval_s, 10.0):
                 return
-        with self.hold_sync():
+        with self._pushing():
             for name, value in shown.items():
                 setattr(self, name, value)
             self.rate_per_min = update.rate_per_min

@@ -235,3 +235,76 @@ export function actionButtons(
     },
   };
 }
+
+// ---------------------------------------------------------------- pull
+
+const PULL_FLOOR_S = 2; // never pull more often than this
+const PULL_FIRST_S = 3; // before the kernel has reported an interval
+const ANSWER_MS = 2000; // a change this soon after a pull is its answer, not a push
+
+/**
+ * Ask the kernel for the state this view lacks ({type: "pull", revision}), for front ends that
+ * drop what the kernel sends from the background once the cell has finished (Colab). The kernel
+ * answers inside the handler of the pull, which every front end delivers, and sends nothing when
+ * the view is up to date.
+ *
+ * Paced so that pull + push cost about what push alone does: while pushes arrive (a change of
+ * `revision` that is not a pull's answer, seen within the last 3 intervals, heartbeats included)
+ * the view pulls only when it has heard nothing for max(3 intervals, 30 s), the point at which it
+ * would call itself stale; without pushes it pulls once per poll interval (`interval_s`) when
+ * nothing else arrived. Never once `done()`, never while the page is hidden or the view is
+ * detached or scrolled out of sight; a view that comes back into sight asks at once.
+ */
+export function pullLoop(model: Model, root: HTMLElement, done: () => boolean): () => void {
+  let lastHeard = Date.now();
+  let lastPush = -Infinity;
+  let lastPull = -Infinity;
+  let visible = true;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+
+  const interval = () => Math.max(optNum(model.get("interval_s")) || PULL_FIRST_S, PULL_FLOOR_S) * 1000;
+  const onRevision = () => {
+    const now = Date.now();
+    lastHeard = now;
+    if (now - lastPull > ANSWER_MS) lastPush = now;
+  };
+  const canPull = () =>
+    !done() && root.isConnected && visible && !(typeof document !== "undefined" && document.hidden);
+
+  function pull() {
+    if (!canPull()) return;
+    lastPull = Date.now();
+    model.send({ type: "pull", revision: count(model.get("revision")) });
+  }
+  function step() {
+    timer = undefined;
+    if (done()) return; // the kernel's last answer (or push) ended it: stop for good
+    const now = Date.now();
+    const iv = interval();
+    const pushing = now - lastPush < 3 * Math.max(iv, 10000);
+    const due = pushing ? Math.max(3 * iv, 30000) : iv;
+    if (now - Math.max(lastHeard, lastPull) >= due) pull();
+    timer = setTimeout(step, Math.min(iv, 1000));
+  }
+  const onVisibility = () => {
+    if (canPull() && Date.now() - lastPull >= PULL_FLOOR_S * 1000) pull();
+  };
+  let observer: IntersectionObserver | undefined;
+  if (typeof IntersectionObserver !== "undefined") {
+    observer = new IntersectionObserver((entries) => {
+      const was = visible;
+      visible = entries.some((e) => e.isIntersecting);
+      if (visible && !was) onVisibility();
+    });
+    observer.observe(root);
+  }
+  model.on("change:revision", onRevision);
+  if (typeof document !== "undefined") document.addEventListener("visibilitychange", onVisibility);
+  timer = setTimeout(step, 1000);
+  return () => {
+    clearTimeout(timer);
+    observer?.disconnect();
+    model.off("change:revision", onRevision);
+    if (typeof document !== "undefined") document.removeEventListener("visibilitychange", onVisibility);
+  };
+}

@@ -8,6 +8,10 @@ import type { RenderProps } from "./common";
 export function fakeModel<T extends object>(defaults: T, init: Partial<T> = {}) {
   const state: Record<string, unknown> = { ...defaults, ...init };
   const listeners = new Map<string, Set<() => void>>();
+  /** User actions the view sent (`{type: "cancel"}`, ...). */
+  const actions = vi.fn();
+  /** Pulls the view sent (`{type: "pull", revision}`), kept apart from the actions. */
+  const pulls = vi.fn();
   const model = {
     get: (k: string) => state[k],
     set(k: string, v: unknown) {
@@ -24,7 +28,12 @@ export function fakeModel<T extends object>(defaults: T, init: Partial<T> = {}) 
       else if (!cb) listeners.delete(ev);
       else listeners.get(ev)?.delete(cb);
     },
-    send: vi.fn(),
+    send: vi.fn((content: unknown) => {
+      const pull = (content as { type?: unknown } | null)?.type === "pull";
+      (pull ? pulls : actions)(content);
+    }),
+    actions,
+    pulls,
     save_changes: vi.fn(),
     /** Apply a snapshot the way the kernel does: several traits at once. */
     update(patch: Partial<T>) {

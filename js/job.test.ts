@@ -2,6 +2,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import job, { eta, parseRow, thousands, tone, TRAITS } from "./job";
 import { fakeModel, mountView, unmountAll } from "./fake-model";
 
+/** The pull loop listens to `revision` besides the traits the view draws. */
+const PULL_LISTENERS = 1;
+
 type Traits = Record<(typeof TRAITS)[number], unknown>;
 
 const DEFAULTS: Traits = {
@@ -22,6 +25,7 @@ const DEFAULTS: Traits = {
   cancel_requested: false,
   manifest: "many_videos.manifest.json",
   updated_at: "",
+  interval_s: 5,
 };
 
 const newModel = (init: Partial<Traits> = {}) => fakeModel(DEFAULTS, init);
@@ -148,11 +152,11 @@ describe("cancel all", () => {
     expect(q(".bw-confirm").hasAttribute("hidden")).toBe(false);
     expect(cancel.hasAttribute("hidden")).toBe(true);
     q<HTMLButtonElement>(".bw-confirm-yes").click(); // too soon: a double click
-    expect(model.send).not.toHaveBeenCalled();
+    expect(model.actions).not.toHaveBeenCalled();
     vi.advanceTimersByTime(400);
     q<HTMLButtonElement>(".bw-confirm-yes").click();
-    expect(model.send).toHaveBeenCalledTimes(1);
-    expect(model.send).toHaveBeenCalledWith({ type: "cancel_all" });
+    expect(model.actions).toHaveBeenCalledTimes(1);
+    expect(model.actions).toHaveBeenCalledWith({ type: "cancel_all" });
     expect(cancel.textContent).toBe("Canceling…");
     expect(cancel.disabled).toBe(true);
   });
@@ -173,7 +177,7 @@ describe("cancel all", () => {
   it("refresh sends a message; buttons are labelled", () => {
     const { q, model } = mount(RUNNING);
     q<HTMLButtonElement>(".bw-refresh").click();
-    expect(model.send).toHaveBeenCalledWith({ type: "refresh" });
+    expect(model.actions).toHaveBeenCalledWith({ type: "refresh" });
     for (const b of ["bw-refresh", "bw-cancel", "bw-confirm-yes", "bw-confirm-no"]) {
       expect(q(`.${b}`).getAttribute("aria-label")).toBeTruthy();
       expect(q<HTMLButtonElement>(`.${b}`).type).toBe("button");
@@ -184,7 +188,7 @@ describe("cancel all", () => {
 describe("life cycle and helpers", () => {
   it("cleans up listeners and DOM", () => {
     const { model, el, dispose } = mount(RUNNING);
-    expect(model.listenerCount()).toBe(TRAITS.length);
+    expect(model.listenerCount()).toBe(TRAITS.length + PULL_LISTENERS);
     dispose();
     expect(model.listenerCount()).toBe(0);
     expect(el.querySelector(".bw-root")).toBeNull();

@@ -2,12 +2,13 @@
  * batch_widget front end: the live view of a job (many batches watched as one).
  *
  * Draws ONLY from the model's traits (the kernel's job is the single source of truth), never
- * fetches, and sends user actions as custom messages: `{type: "cancel_all"}`, `{type: "refresh"}`.
+ * fetches, and sends user actions as custom messages: `{type: "cancel_all"}`, `{type: "refresh"}`,
+ * and pulls (`{type: "pull", revision}`, see `pullLoop` in common.ts).
  * Server strings are only ever written with textContent / setAttribute.
  */
 
 import {
-  actionButtons, count, duration as durationIn, eta as etaIn, h, listen, optNum,
+  actionButtons, count, duration as durationIn, eta as etaIn, h, listen, optNum, pullLoop,
   setText, show, stackedBar, str, type RenderProps,
 } from "./common";
 
@@ -16,7 +17,7 @@ export type { Model, RenderProps } from "./common";
 export const TRAITS = [
   "state", "message", "total", "ready", "failed", "canceled", "processing", "queued",
   "waiting", "batches", "active", "max_active", "eta_s", "error", "cancel_requested",
-  "manifest", "updated_at",
+  "manifest", "updated_at", "interval_s",
 ] as const;
 
 /** Overall bar order: outcomes, work in flight, then rows not yet submitted. */
@@ -259,10 +260,12 @@ function render({ model, el }: RenderProps): () => void {
 
   const refresh = () => model.send({ type: "refresh" });
   const unlisten = listen(model, TRAITS, update, [[buttons.refreshBtn, "click", refresh], ...buttons.listeners]);
+  const stopPulling = pullLoop(model, root, finished);
 
   update();
 
   return () => {
+    stopPulling();
     buttons.dispose();
     unlisten();
     root.remove();

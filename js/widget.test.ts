@@ -2,6 +2,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import widget, { clock, duration, eta, rate, TRAITS } from "./widget";
 import { fakeModel, mountView, unmountAll } from "./fake-model";
 
+/** The pull loop listens to `revision` besides the traits the view draws. */
+const PULL_LISTENERS = 1;
+
 // ------------------------------------------------------------ fake model
 
 type Traits = Record<(typeof TRAITS)[number], unknown>;
@@ -243,12 +246,12 @@ describe("stats", () => {
     expect(q(".bw-mode").textContent).toBe("general");
   });
 
-  it("ticks elapsed and the ETA every second without kernel traffic", () => {
+  it("ticks elapsed and the ETA every second with no action sent", () => {
     const { model, q } = mount(RUNNING);
     vi.advanceTimersByTime(65_000);
     expect(q(".bw-elapsed").textContent).toBe("elapsed 1:01:05");
     expect(q(".bw-eta").textContent).toBe("~3 min left");
-    expect(model.send).not.toHaveBeenCalled();
+    expect(model.actions).not.toHaveBeenCalled();
   });
 
   it("warns when the batch expires within an hour", () => {
@@ -446,15 +449,15 @@ describe("cancel", () => {
   it("asks to confirm, then sends {type: 'cancel'} once", () => {
     const { model, root, q } = mount(RUNNING);
     q(".bw-cancel").click();
-    expect(model.send).not.toHaveBeenCalled();
+    expect(model.actions).not.toHaveBeenCalled();
     expect(visible(q(".bw-cancel"))).toBe(false);
     expect(visible(q(".bw-confirm"))).toBe(true);
     expect(q(".bw-confirm-yes").textContent).toBe("Confirm cancel?");
     expect(root.dataset.confirming).toBe("true");
     vi.advanceTimersByTime(500);
     q(".bw-confirm-yes").click();
-    expect(model.send).toHaveBeenCalledTimes(1);
-    expect(model.send).toHaveBeenCalledWith({ type: "cancel" });
+    expect(model.actions).toHaveBeenCalledTimes(1);
+    expect(model.actions).toHaveBeenCalledWith({ type: "cancel" });
     expect(visible(q(".bw-confirm"))).toBe(false);
     expect(root.dataset.confirming).toBe("false");
     // Waiting for the kernel to accept: the button cannot send again.
@@ -462,7 +465,7 @@ describe("cancel", () => {
     expect(btn.disabled).toBe(true);
     expect(btn.textContent).toBe("Canceling…");
     btn.click();
-    expect(model.send).toHaveBeenCalledTimes(1);
+    expect(model.actions).toHaveBeenCalledTimes(1);
     model.update({ cancel_requested: true });
     expect(visible(btn)).toBe(false);
     expect(q(".bw-pill").textContent).toBe("canceling…");
@@ -482,7 +485,7 @@ describe("cancel", () => {
     const { model, q } = mount(RUNNING);
     q(".bw-cancel").click();
     q(".bw-confirm-yes").click();
-    expect(model.send).not.toHaveBeenCalled();
+    expect(model.actions).not.toHaveBeenCalled();
     expect(visible(q(".bw-confirm"))).toBe(true);
   });
 
@@ -495,7 +498,7 @@ describe("cancel", () => {
     openConfirm(q);
     root.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true }));
     expect(visible(q(".bw-confirm"))).toBe(false);
-    expect(model.send).not.toHaveBeenCalled();
+    expect(model.actions).not.toHaveBeenCalled();
   });
 
   it("reverts on its own after about 5 s", () => {
@@ -506,7 +509,7 @@ describe("cancel", () => {
     vi.advanceTimersByTime(200);
     expect(visible(q(".bw-confirm"))).toBe(false);
     expect(visible(q(".bw-cancel"))).toBe(true);
-    expect(model.send).not.toHaveBeenCalled();
+    expect(model.actions).not.toHaveBeenCalled();
   });
 
   it.each(["completed", "canceled", "expired"])("is hidden at terminal status %s", (status) => {
@@ -515,7 +518,7 @@ describe("cancel", () => {
     expect(visible(q(".bw-confirm"))).toBe(false);
     q(".bw-cancel").click();
     expect(visible(q(".bw-confirm"))).toBe(false);
-    expect(model.send).not.toHaveBeenCalled();
+    expect(model.actions).not.toHaveBeenCalled();
   });
 
   it("is hidden once a cancel was requested or the batch is canceling", () => {
@@ -530,7 +533,7 @@ describe("cancel", () => {
     expect(visible(q(".bw-confirm"))).toBe(false);
     expect(visible(q(".bw-cancel"))).toBe(false);
     q(".bw-confirm-yes").click();
-    expect(model.send).not.toHaveBeenCalled();
+    expect(model.actions).not.toHaveBeenCalled();
   });
 });
 
@@ -539,14 +542,14 @@ describe("refresh", () => {
     const { model, q } = mount(RUNNING);
     const btn = q<HTMLButtonElement>(".bw-refresh");
     btn.click();
-    expect(model.send).toHaveBeenCalledWith({ type: "refresh" });
+    expect(model.actions).toHaveBeenCalledWith({ type: "refresh" });
     expect(btn.disabled).toBe(true);
     btn.click();
-    expect(model.send).toHaveBeenCalledTimes(1);
+    expect(model.actions).toHaveBeenCalledTimes(1);
     vi.advanceTimersByTime(1_000);
     expect(btn.disabled).toBe(false);
     btn.click();
-    expect(model.send).toHaveBeenCalledTimes(2);
+    expect(model.actions).toHaveBeenCalledTimes(2);
   });
 
   it("is available at a terminal status too", () => {
@@ -573,7 +576,7 @@ describe("lifecycle", () => {
 
   it("cleanup removes every listener, timer and node", () => {
     const { model, el, dispose, q } = mount(RUNNING);
-    expect(model.listenerCount()).toBe(TRAITS.length);
+    expect(model.listenerCount()).toBe(TRAITS.length + PULL_LISTENERS);
     q(".bw-cancel").click(); // confirm timer
     q(".bw-refresh").click(); // cool-down timer
     expect(vi.getTimerCount()).toBeGreaterThan(0);
@@ -592,7 +595,7 @@ describe("lifecycle", () => {
     const d1 = widget.render({ model, el: a });
     const d2 = widget.render({ model, el: b });
     d1();
-    expect(model.listenerCount()).toBe(TRAITS.length);
+    expect(model.listenerCount()).toBe(TRAITS.length + PULL_LISTENERS);
     model.update({ ready: 70 });
     expect(b.querySelector<HTMLElement>(".bw-root")!.dataset.ready).toBe("70");
     d2();

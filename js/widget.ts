@@ -3,14 +3,15 @@
  *
  * An anywidget front-end module. `render` draws ONLY from the model's traits
  * (the kernel's poller is the single source of truth), never fetches, and sends
- * user actions (`{type: "cancel"}`, `{type: "refresh"}`) as custom messages.
+ * user actions (`{type: "cancel"}`, `{type: "refresh"}`) and pulls (`{type: "pull",
+ * revision}`, see `pullLoop` in common.ts) as custom messages.
  * Everything kept here is throw-away view state (which confirm step is open,
  * when this view last saw `updated_at` change), so a re-render redraws the same
  * picture. Server strings are only ever written with textContent/setAttribute.
  */
 
 import {
-  actionButtons, count, duration, eta, h, listen, optNum, setAttr, setText, show,
+  actionButtons, count, duration, eta, h, listen, optNum, pullLoop, setAttr, setText, show,
   stackedBar, str, time, type RenderProps,
 } from "./common";
 
@@ -337,10 +338,12 @@ function render({ model, el }: RenderProps): () => void {
 
   const unlisten = listen(model, TRAITS, update, [[refreshBtn, "click", refresh], ...buttons.listeners]);
   const ticker = setInterval(tick, 1000);
+  const stopPulling = pullLoop(model, root, () => terminal() || IDLE_WATCH.has(str(get("watch_state"))));
 
   update();
 
   return () => {
+    stopPulling();
     clearInterval(ticker);
     buttons.dispose();
     clearTimeout(refreshTimer);

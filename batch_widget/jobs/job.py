@@ -411,6 +411,7 @@ class Job:
             max_active=self.max_active,
             manifest=self.path.name,
             updated_at=format_time(self.client.server_now()) or "",
+            slot_poll=self.slot_poll,
         )
 
     def plan(self, custom_ids: Iterable[str], *, attempt: int | None, resubmit_of: Iterable[int] = ()) -> list[Chunk]:

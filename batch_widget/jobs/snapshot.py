@@ -37,6 +37,8 @@ class JobSnapshot:
     cancel_requested: bool
     manifest: str
     updated_at: str
+    #: seconds until the next poll of a running batch (the soonest), or the slot check's pause
+    interval_s: float = 0.0
 
     @property
     def finished(self) -> bool:
@@ -105,6 +107,7 @@ def project(
     max_active: int,
     manifest: str,
     updated_at: str,
+    slot_poll: float = 0.0,
 ) -> JobSnapshot:
     """The job as the widget shows it, from the chunks, the latest polls and the scheduler's state."""
     counts = {"ready": 0, "failed": 0, "canceled": 0, "processing": 0, "queued": 0, "waiting": 0}
@@ -112,6 +115,7 @@ def project(
     rate = 0.0
     running = 0
     attention = False
+    intervals: list[float] = []
     for chunk in chunks:
         total = len(chunk.custom_ids)
         row: dict[str, Any] = {
@@ -141,6 +145,8 @@ def project(
                     row["eta_s"] = update.eta_s if update is not None else None
                     if update is not None and update.rate_per_min:
                         rate += update.rate_per_min
+                    if update is not None and update.interval_s > 0:
+                        intervals.append(update.interval_s)
             if update is not None and update.state == "error":
                 row["error"] = update.error
                 if batch is None or not batch.is_terminal:
@@ -193,4 +199,5 @@ def project(
         cancel_requested=cancel_requested,
         manifest=manifest,
         updated_at=updated_at,
+        interval_s=min(intervals, default=slot_poll) if state not in FINISHED_STATES else 0.0,
     )
