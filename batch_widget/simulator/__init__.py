@@ -30,20 +30,17 @@ base URL on its first stdout line. Other processes drive it through ``/_sim/faul
 
 Fault rule format (Python, JSON and CLI share the same field names): see ``faults``.
 Engine semantics and the spec ambiguities decided here: see ``engine``.
+
+Modules: ``app`` (HTTP routes, server and :class:`Simulator`), ``engine`` (batch records and state
+machine), ``validation`` (create-body checks), ``outputs`` (generated results), ``clock``,
+``errors`` (:class:`ApiError`), ``faults`` (fault rules), ``cli``.
 """
 
 from .app import API_VERSION, DEFAULT_API_KEY, Simulator
 from .cli import run_simulator
-from .engine import (
-    DEFAULT_EPOCH,
-    ApiError,
-    Clock,
-    Engine,
-    EngineConfig,
-    ItemSpec,
-    ManualClock,
-    SpeedClock,
-)
+from .clock import DEFAULT_EPOCH, Clock, ManualClock, SpeedClock
+from .engine import Engine, EngineConfig, ItemSpec
+from .errors import ApiError
 from .faults import (
     FAULT_KINDS,
     Fault,

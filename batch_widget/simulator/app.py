@@ -41,15 +41,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
-from .engine import (
-    ApiError,
-    Clock,
-    Engine,
-    EngineConfig,
-    Outcomes,
-    SpeedClock,
-    iso,
-)
+from .clock import Clock, SpeedClock, iso
+from .engine import Engine, EngineConfig, Outcomes
+from .errors import ApiError
 from .faults import Fault, FaultPlan, FaultSpec
 
 __all__ = ["API_VERSION", "DEFAULT_API_KEY", "Simulator"]
