@@ -26,24 +26,22 @@ Use it from Python::
 
 or from a shell: ``python -m batch_widget.simulator --port 0 --speed 60``, which prints the
 base URL on its first stdout line. Other processes drive it through ``/_sim/faults``,
-``/_sim/clock`` and ``/_sim/stats`` (same ``x-api-key``); see ``app``.
+``/_sim/clock`` and ``/_sim/stats`` (same ``x-api-key``); see ``routes``.
 
 Fault rule format (Python, JSON and CLI share the same field names): see ``faults``.
 Engine semantics and the spec ambiguities decided here: see ``engine``.
+
+Modules: ``app`` (:class:`Simulator`), ``server`` (HTTP transport, faults on the wire),
+``routes`` (route table, API and ``/_sim/`` handlers), ``engine`` (batch records and state
+machine), ``validation`` (create-body checks), ``outputs`` (generated results), ``clock``,
+``errors`` (:class:`ApiError`), ``faults`` (fault rules), ``cli``.
 """
 
-from .app import API_VERSION, DEFAULT_API_KEY, Simulator
+from .app import DEFAULT_API_KEY, Simulator
 from .cli import run_simulator
-from .engine import (
-    DEFAULT_EPOCH,
-    ApiError,
-    Clock,
-    Engine,
-    EngineConfig,
-    ItemSpec,
-    ManualClock,
-    SpeedClock,
-)
+from .clock import DEFAULT_EPOCH, Clock, ManualClock, SpeedClock
+from .engine import Engine, EngineConfig, ItemSpec
+from .errors import ApiError
 from .faults import (
     FAULT_KINDS,
     Fault,
@@ -54,6 +52,7 @@ from .faults import (
     slow,
     status_burst,
 )
+from .routes import API_VERSION
 
 #: The speed-driven clock (``SimClock(speed=600)``); an alias of :class:`SpeedClock`.
 SimClock = SpeedClock

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from .app import DEFAULT_API_KEY, Simulator
-from .engine import Clock, ManualClock
+from .clock import Clock, ManualClock
 from .faults import Fault
 
 __all__ = ["build_parser", "run_simulator"]
