@@ -16,7 +16,7 @@ import random
 import re
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -25,7 +25,6 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ._json import loads
 from ._version import VERSION
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import (
@@ -44,7 +43,7 @@ from .errors import (
     ServerError,
     TransportError,
 )
-from .models import Batch, BatchPage, CreatedBatch, ResultLine
+from .models import Batch, BatchPage, CreatedBatch, ResultLine, parse_result_line
 from .validation import ANALYSIS_MODES, BATCH_STATUSES, build_create_body, choices, validate_batch_id
 
 __all__ = ["DEFAULT_BASE_URL", "NO_RETRY", "BatchClient", "RetryPolicy", "default_client", "validate_batch_id"]
@@ -521,32 +520,41 @@ class BatchClient:
         self, batch_id: str, malformed: Literal["raise", "yield"]
     ) -> AsyncIterator[ResultLine | ResultLineError]:
         operation = "get results"
+        line_no = 0
+
+        def parsed(raws: builtins.list[bytes]) -> Iterator[ResultLine | ResultLineError]:
+            nonlocal line_no
+            for raw in raws:
+                item = parse_result_line(raw, line_no + 1)
+                if item is None:
+                    continue  # blank line: not an item
+                line_no += 1
+                if isinstance(item, ResultLineError) and malformed == "raise":
+                    raise item
+                yield item
+
         async with _StreamContext(self, operation, f"analyze/batches/{batch_id}/results", batch_id) as response:
-            line_no = 0
-            buffer = b""
+            # Lines are split here at b"\n", not by httpx's aiter_lines: that one splits like
+            # str.splitlines, also at U+2028, U+2029 and U+0085, which JSON strings may hold
+            # unescaped, so it would cut such a line in two. It was slower too (it decodes to str
+            # first): 35-38 against 32-34 ms to split and parse an 18 MB body in memory.
+            pending: builtins.list[bytes] = []  # the start of a line whose end has not come yet
             try:
                 async for chunk in response.aiter_bytes():
-                    buffer += chunk
                     if b"\n" not in chunk:
+                        pending.append(chunk)
                         continue
-                    *lines, buffer = buffer.split(b"\n")
-                    for raw in lines:
-                        line_no += 1
-                        item = _parse_line(raw, line_no)
-                        if item is None:
-                            line_no -= 1  # blank line: not an item
-                            continue
-                        if isinstance(item, ResultLineError) and malformed == "raise":
-                            raise item
+                    lines = chunk.split(b"\n")
+                    if pending:
+                        pending.append(lines[0])
+                        lines[0] = b"".join(pending)
+                    pending = [lines.pop()]
+                    for item in parsed(lines):
                         yield item
             except httpx.TransportError as exc:
                 raise _transport_error(exc, operation, batch_id) from exc
-            if buffer.strip():
-                item = _parse_line(buffer, line_no + 1)
-                if isinstance(item, ResultLineError) and malformed == "raise":
-                    raise item
-                if item is not None:
-                    yield item
+            for item in parsed([b"".join(pending)]):
+                yield item
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -641,22 +649,6 @@ def _short(error: Exception) -> str:
     if isinstance(error, APIError):
         return f"HTTP {error.status_code}" + (f" ({error.code})" if error.code else "")
     return type(error).__name__
-
-
-def _parse_line(raw: bytes, line_no: int) -> ResultLine | ResultLineError | None:
-    raw = raw.strip()
-    if not raw:
-        return None
-    try:
-        obj = loads(raw)
-    except ValueError as exc:
-        return ResultLineError(line_no, raw.decode("utf-8", "replace"), f"invalid JSON: {exc}")
-    if not isinstance(obj, dict):
-        return ResultLineError(line_no, raw.decode("utf-8", "replace"), "not a JSON object")
-    try:
-        return ResultLine.from_dict(obj, line_no)
-    except (TypeError, ValueError, AttributeError) as exc:
-        return ResultLineError(line_no, raw.decode("utf-8", "replace"), f"unexpected shape: {exc}")
 
 
 _default_client: BatchClient | None = None

@@ -175,18 +175,27 @@ class APIConnectionError(TransportError):
 
 
 class ResultLineError(BatchWidgetError):
-    """A line of the results stream is not valid JSON (or not an object).
+    """A line of the results stream that is not valid JSON (or not an object).
 
-    The stream goes on: the error carries the raw text and its 1-based line number, so no line
-    is silently lost.
+    Made as a value, not thrown: the client yields it in place of the line (and raises it only
+    with ``malformed="raise"``), and the frames turn it into a row, so no line is silently lost.
+    It carries the raw text (``str``; bytes are decoded, the line end dropped), its 1-based line
+    number (0 when unknown) and the reason. ``batch_widget.frames.MalformedLine`` is this type.
     """
 
-    def __init__(self, line_no: int, raw: str, reason: str) -> None:
+    def __init__(
+        self, raw: bytes | bytearray | memoryview | str, line_no: int = 0, reason: str = "not valid JSON"
+    ) -> None:
+        text = raw if isinstance(raw, str) else bytes(raw).decode("utf-8", "replace")
+        self.raw = text.strip()
         self.line_no = line_no
-        self.raw = raw
         self.reason = reason
-        excerpt = raw if len(raw) <= 120 else raw[:117] + "..."
-        super().__init__(f"results line {line_no} is not a valid JSON object ({reason}): {excerpt!r}")
+        excerpt = self.raw if len(self.raw) <= 120 else self.raw[:117] + "..."
+        where = f"results line {line_no}" if line_no else "a results line"
+        super().__init__(f"{where} is not a valid JSON object ({reason}): {excerpt!r}")
+
+    def __reduce__(self) -> tuple[object, ...]:  # picklable: rebuilt from its own arguments
+        return (type(self), (self.raw, self.line_no, self.reason))
 
 
 def describe_error(error: BaseException) -> str:

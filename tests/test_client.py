@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import importlib.metadata
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -255,6 +256,35 @@ async def test_results_are_parsed_as_bytes_arrive() -> None:
     assert [x.custom_id for x in seen if isinstance(x, ResultLine)] == ["a", "b"]
     last = seen[1]
     assert isinstance(last, ResultLine) and last.data is not None and last.data.output_tokens == 1
+
+
+async def test_results_lines_are_split_at_newlines_only() -> None:
+    """A line cut across many chunks is whole again; U+2028 and U+0085 inside a JSON string (which
+    JSON allows unescaped, and str.splitlines would split at) do not end a line; CRLF and blank
+    lines are fine, and the last line needs no newline."""
+    text = "one\u2028two\u0085three"
+    lines = [
+        {"task_id": "t1", "custom_id": "a", "status": "ready", "data": {"data": text}},
+        {"task_id": "t2", "custom_id": "b", "status": "queued"},
+        {"task_id": "t3", "custom_id": "c", "status": "failed", "error": {"message": "x" * 300}},
+    ]
+    encoded = [json.dumps(o, ensure_ascii=False).encode() for o in lines]
+    body = encoded[0] + b"\r\n\n" + encoded[1] + b"\n   \n" + encoded[2]
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for i in range(0, len(body), 7):
+            yield body[i : i + 7]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=chunks(), headers={"content-type": "application/jsonl"})
+
+    async with BatchClient(SECRET_KEY, base_url="http://127.0.0.1:1/v1.3",
+                           transport=httpx.MockTransport(handler)) as client:  # fmt: skip
+        got = [x async for x in client.results("6a1f0c2e9b3d4e5f60718293")]
+    assert all(isinstance(x, ResultLine) for x in got)
+    assert [(x.custom_id, x.line_no) for x in got if isinstance(x, ResultLine)] == [("a", 1), ("b", 2), ("c", 3)]
+    first = got[0]
+    assert isinstance(first, ResultLine) and first.data is not None and first.data.text == text
 
 
 async def test_malformed_line_raises_or_is_yielded(client: BatchClient, sim: Simulator) -> None:

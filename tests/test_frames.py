@@ -5,7 +5,9 @@ Runs on pandas 3 and on pandas 2.2 (Colab): version-dependent expectations are e
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import pickle
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -14,6 +16,7 @@ import pandas as pd
 import pytest
 
 from batch_widget import _json, frames
+from batch_widget.errors import ResultLineError
 from batch_widget.frames import (
     ITEM_STATUSES,
     MalformedLine,
@@ -26,9 +29,11 @@ from batch_widget.frames import (
     segments_to_frame,
     to_polars,
 )
-from batch_widget.models import CreatedItem, ResultLine
+from batch_widget.frames import segments as frame_segments
+from batch_widget.models import CreatedItem, ItemStatus, ResultData, ResultLine, parse_result_line
 
 PD3 = int(pd.__version__.split(".")[0]) >= 3
+SEGMENT_COLUMNS = ("custom_id", "task_id", "definition_id", "segment_index", "start", "end", "duration")
 
 # -- the line shapes of the API spec (§2.4, §8.2) ---------------------------------------------
 
@@ -106,7 +111,7 @@ def is_text(series: pd.Series) -> bool:
 def segment_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run segment tests through both builders: the Arrow fast path and the per-item path."""
     if request.param == "python":
-        monkeypatch.setattr(frames._ArrowSegments, "build", lambda self, items, release: None)
+        monkeypatch.setattr(frame_segments._ArrowSegments, "build", lambda self, items, release: None)
     else:
         pytest.importorskip("pyarrow")
     return str(request.param)
@@ -187,11 +192,10 @@ def test_non_object_json_line_is_a_row() -> None:
 
 
 def test_malformed_line_objects_are_rows() -> None:
-    class ClientLineError:  # what a client may yield for a line it could not parse
-        def __init__(self, raw: bytes, line_no: int) -> None:
-            self.raw, self.line_no, self.error = raw, line_no, "bad json"
-
-    frame = results_to_frame([MalformedLine(b"{oops", line_no=7), ClientLineError(b"???", 9)])
+    # MalformedLine is the client's ResultLineError: what it yields for a line it could not parse
+    assert MalformedLine is ResultLineError
+    client_error = ResultLineError(b"???", 9, "bad json")
+    frame = results_to_frame([MalformedLine(b"{oops", line_no=7), client_error])
     assert len(frame) == 2
     assert "line 7" in frame.loc[0, "note"] and "{oops" in frame.loc[0, "note"]
     assert "line 9" in frame.loc[1, "note"] and "bad json" in frame.loc[1, "note"]
@@ -200,6 +204,14 @@ def test_malformed_line_objects_are_rows() -> None:
 def test_blank_lines_are_skipped() -> None:
     frame = results_to_frame([b"", line(SPEC_LINES[2]), b"   ", b"\r\n"])
     assert len(frame) == 1
+
+
+def test_text_body_is_split_at_newlines_only() -> None:
+    # U+2028 and U+0085 may stand unescaped in a JSON string; str.splitlines would split there
+    text = "one\u2028two\u0085three"
+    body = json.dumps(ready("a", text), ensure_ascii=False) + "\r\n" + json.dumps(SPEC_LINES[2])
+    frame = results_to_frame(body)
+    assert len(frame) == 2 and frame.loc[0, "result"] == text and frame["note"].isna().all()
 
 
 def test_nan_literal_is_read_by_the_stdlib_fallback() -> None:
@@ -242,6 +254,53 @@ def test_stdlib_decoder_fallback_gives_the_same_frame(monkeypatch: pytest.Monkey
     monkeypatch.setattr(_json._DECODER, "loads", _json._stdlib_loads)
     monkeypatch.setattr(_json._DECODER, "errors", (ValueError,))
     pd.testing.assert_frame_equal(results_to_frame(spec_body(), expand=True), expected)
+
+
+# -- the one parser of a line (models.parse_result_line, shared with the client) ---------------
+
+
+def test_the_parser_reads_odd_values_once_for_client_and_frames() -> None:
+    raw = json.dumps({
+        "task_id": 17, "custom_id": "a", "status": "paused", "hint": "new field",
+        "data": {"data": {"k": 1}, "usage": {"input_tokens": "9120", "output_tokens": 38.0}},
+        "error": "plain message",
+    })  # fmt: skip
+    parsed = parse_result_line(raw, 3)
+    assert isinstance(parsed, ResultLine) and parsed.line_no == 3
+    assert parsed.task_id == "17" and parsed.status.value == "paused" and not parsed.status.is_known
+    assert parsed.data is not None and parsed.data.text == '{"k": 1}'
+    assert parsed.data.input_tokens == 9120 and parsed.data.output_tokens == 38
+    assert parsed.error is not None and parsed.error.message == "plain message" and parsed.error.code is None
+    assert parsed.extra == {"hint": "new field"}
+    row = results_to_frame([raw]).iloc[0]
+    assert row["task_id"] == "17" and row["status"] == "paused" and row["input_tokens"] == 9120
+    assert row["error_message"] == "plain message" and row["hint"] == "new field"
+    flags = ResultLine.from_dict({"status": "ready", "data": {"usage": {"input_tokens": True}}})
+    assert flags.data is not None and flags.data.input_tokens is None and flags.data.text is None
+
+
+def test_the_parser_gives_none_for_a_blank_line_and_an_error_value_for_a_bad_one() -> None:
+    assert parse_result_line(b"  \r\n") is None and parse_result_line("") is None
+    bad = parse_result_line(memoryview(b'{"task_id": "t"'), 4)
+    assert isinstance(bad, ResultLineError) and isinstance(bad, MalformedLine)
+    assert bad.raw == '{"task_id": "t"' and bad.line_no == 4 and "not valid JSON" in bad.reason
+    assert "results line 4" in str(bad)
+    listed = parse_result_line(b"[1]", 5)
+    assert isinstance(listed, ResultLineError) and listed.reason == "not a JSON object"
+    assert pickle.loads(pickle.dumps(bad)).raw == bad.raw
+
+
+def test_result_line_init_sets_every_field_and_stays_frozen() -> None:
+    # ResultLine and ResultData write their __init__ out (speed): it must match the fields
+    for cls in (ResultLine, ResultData):
+        values = {f.name: object() for f in dataclasses.fields(cls)}
+        made = cls(**values)
+        assert all(getattr(made, name) is value for name, value in values.items())
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(made, next(iter(values)), None)
+    line = ResultLine("t", "c", ItemStatus.READY, ResultData("x"))
+    assert line == ResultLine("t", "c", ItemStatus.READY, ResultData("x")) and hash(line)
+    assert line.extra == {} and dataclasses.replace(line, custom_id="d").custom_id == "d"
 
 
 # -- order, completeness, duplicates -----------------------------------------------------------
@@ -422,7 +481,7 @@ def test_empty_input_gives_empty_frames_with_columns() -> None:
     frame = results_to_frame([])
     assert len(frame) == 0 and "status" in frame.columns
     segments = segments_to_frame([])
-    assert len(segments) == 0 and list(segments.columns)[:7] == list(frames._SEGMENT_COLUMNS)
+    assert len(segments) == 0 and list(segments.columns)[:7] == list(SEGMENT_COLUMNS)
 
 
 # -- structured output -------------------------------------------------------------------------
@@ -639,23 +698,23 @@ def test_segment_paths_agree() -> None:
         }  # fmt: skip
         rows.append(line(ready(f"c{i}", json.dumps(segs))))
     fast = segments_to_frame(rows)
-    original = frames._ArrowSegments.build
+    original = frame_segments._ArrowSegments.build
     try:
-        frames._ArrowSegments.build = lambda self, items, release: None  # type: ignore[method-assign]
+        frame_segments._ArrowSegments.build = lambda self, items, release: None  # type: ignore[method-assign]
         slow = segments_to_frame(rows)
     finally:
-        frames._ArrowSegments.build = original  # type: ignore[method-assign]
+        frame_segments._ArrowSegments.build = original  # type: ignore[method-assign]
     pd.testing.assert_frame_equal(fast, slow)
 
 
 
 def _slow_segments(*args: Any, **kwargs: Any) -> pd.DataFrame:
-    original = frames._ArrowSegments.build
+    original = frame_segments._ArrowSegments.build
     try:
-        frames._ArrowSegments.build = lambda self, items, release: None  # type: ignore[method-assign]
+        frame_segments._ArrowSegments.build = lambda self, items, release: None  # type: ignore[method-assign]
         return segments_to_frame(*args, **kwargs)
     finally:
-        frames._ArrowSegments.build = original  # type: ignore[method-assign]
+        frame_segments._ArrowSegments.build = original  # type: ignore[method-assign]
 
 
 def _many_items(value_of: Any, count: int = 400) -> list[bytes]:
@@ -801,13 +860,16 @@ def test_to_polars() -> None:
 
 def test_frames_module_knows_no_http() -> None:
     import ast
-    import inspect
+    from pathlib import Path
 
-    tree = ast.parse(inspect.getsource(frames))
-    imported = {
-        alias.name.split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import | ast.ImportFrom)
-        for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
-    }
+    assert frames.__file__ is not None
+    imported: set[str] = set()
+    for path in Path(frames.__file__).parent.glob("*.py"):  # every module of the package
+        tree = ast.parse(path.read_text())
+        imported |= {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
+        }
     assert not imported & {"httpx", "client", "requests", "aiohttp"}

@@ -188,15 +188,17 @@ class Simulator:
 
     # ---- stats --------------------------------------------------------------------------------
 
-    def _count_connection(self) -> None:
+    # ---- counters the server calls (see server.Hosted) -----------------------------------------
+
+    def count_connection(self) -> None:
         with self._stats_lock:
             self._connections += 1
 
-    def _count_request(self, endpoint: str) -> None:
+    def count_request(self, endpoint: str) -> None:
         with self._stats_lock:
             self._requests[endpoint] += 1
 
-    def _count_response(self, status: int) -> None:
+    def count_response(self, status: int) -> None:
         with self._stats_lock:
             self._responses[str(status)] += 1
 

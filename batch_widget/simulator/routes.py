@@ -26,16 +26,31 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from .clock import iso
+from .clock import Clock, iso
 from .errors import ApiError, parameter_invalid
-from .faults import FaultSpec
+from .faults import Fault, FaultPlan, FaultSpec
 
 if TYPE_CHECKING:
-    from .app import Simulator
     from .engine import Engine
+
+
+class Served(Protocol):
+    """What the routes need of the simulator that serves them (``app.Simulator``)."""
+
+    api_keys: frozenset[str]
+    engine: Engine
+    clock: Clock
+    faults: FaultPlan
+
+    @property
+    def stats(self) -> dict[str, Any]: ...
+
+    def add_fault(self, spec: FaultSpec | None = None, **options: Any) -> Fault: ...
+
+    def clear_faults(self) -> None: ...
 
 __all__ = ["API_VERSION", "BASE_PATH", "Response", "Route", "dumps", "handle", "route"]
 
@@ -112,7 +127,7 @@ def _pick(method: str, table: Mapping[str, str], bid: str | None) -> Route:
 # --------------------------------------------------------------------------------------------
 
 
-def handle(sim: Simulator, where: Route, method: str, target: str, api_key: str | None, raw: bytes) -> Response:
+def handle(sim: Served, where: Route, method: str, target: str, api_key: str | None, raw: bytes) -> Response:
     """Answer one request (``target``: the request line's path and query) as the API would."""
     endpoint, batch_id, allowed = where
     try:
@@ -186,7 +201,7 @@ def _list(eng: Engine, key: str, query: Mapping[str, list[str]]) -> dict[str, An
 # --------------------------------------------------------------------------------------------
 
 
-def _control(sim: Simulator, method: str, path: str, raw: bytes) -> Response:
+def _control(sim: Served, method: str, path: str, raw: bytes) -> Response:
     name = urlsplit(path).path.rstrip("/")
     try:
         if name == "/_sim/stats":

@@ -22,15 +22,24 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 
 from .errors import ApiError
 from .faults import Fault
-from .routes import API_VERSION, Response, dumps, handle, route
+from .routes import API_VERSION, Response, Served, dumps, handle, route
 
-if TYPE_CHECKING:
-    from .app import Simulator
+
+class Hosted(Served, Protocol):
+    """What the server needs of the simulator it hosts: the routes' needs, and its counters."""
+
+    verbose: bool
+
+    def count_connection(self) -> None: ...
+
+    def count_request(self, endpoint: str) -> None: ...
+
+    def count_response(self, status: int) -> None: ...
 
 __all__ = ["Server"]
 
@@ -53,7 +62,7 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 512
 
-    def __init__(self, address: tuple[str, int], sim: Simulator) -> None:
+    def __init__(self, address: tuple[str, int], sim: Hosted) -> None:
         self.sim = sim
         self.stopping = threading.Event()
         self._conn_lock = threading.Lock()
@@ -70,7 +79,7 @@ class Server(ThreadingHTTPServer):
         )
         with self._conn_lock:
             self._conns[sock] = t
-        self.sim._count_connection()
+        self.sim.count_connection()
         t.start()
 
     def _serve_connection(self, sock: socket.socket, client_address: Any) -> None:
@@ -196,7 +205,7 @@ class Handler(BaseHTTPRequestHandler):
         self._start(resp, len(body))
         if body and self.command != "HEAD":
             self.wfile.write(body)
-        self.srv.sim._count_response(resp.status)
+        self.srv.sim.count_response(resp.status)
 
     def _send_stream(self, resp: Response, mods: Sequence[Fault]) -> None:
         """Chunked JSONL, written in small groups of lines (never one giant string)."""
@@ -204,7 +213,7 @@ class Handler(BaseHTTPRequestHandler):
         cut = next((f for f in mods if f.kind == "cut_stream"), None)
         bad = [f for f in mods if f.kind == "malformed_line"]
         self._start(resp, None)
-        self.srv.sim._count_response(resp.status)
+        self.srv.sim.count_response(resp.status)
         buf: list[bytes] = []
         emitted = 0
 
@@ -262,7 +271,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         where = route(self.command, urlsplit(self.path).path)
         endpoint, batch_id = where.endpoint, where.batch_id
-        sim._count_request(endpoint)
+        sim.count_request(endpoint)
 
         mods: list[Fault] = []
         if endpoint in ("create", "list", "get", "results", "cancel", "delete"):
@@ -291,7 +300,7 @@ class Handler(BaseHTTPRequestHandler):
             n = drop_mid.bytes if drop_mid.bytes is not None else len(body) // 2
             self.wfile.write(body[: max(0, min(n, len(body) - 1))])
             self._hang_up()
-            sim._count_response(resp.status)
+            sim.count_response(resp.status)
             return
         if resp.lines is not None:
             self._send_stream(resp, mods)
