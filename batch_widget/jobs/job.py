@@ -42,7 +42,7 @@ from ..validation import MAX_REQUESTS, validate_batch_id
 from .manifest import Chunk, Manifest
 from .recovery import find_matches
 from .registry import LiveJobs
-from .results import empty_long_frame, join_to_inputs, newest_outcomes
+from .results import empty_long_frame, join_to_inputs, newest_outcomes, rows_to_retry
 from .rows import MAX_CONTENT_HOURS, plan_chunks
 from .snapshot import JobSnapshot, project, settled
 
@@ -317,16 +317,8 @@ class Job:
         alone. Call it again after the new batches end: a row is never in two unfinished
         attempts at once, so re-running the cell submits nothing twice.
         """
-        wanted = set(statuses)
-        newest: dict[str, tuple[Chunk, str]] = {}
-        attempts: dict[str, int] = {}
+        outcomes: dict[int, dict[str, str]] = {}  # chunk → custom_id → its outcome there
         for chunk in self.chunks:
-            for cid in chunk.custom_ids:
-                attempts[cid] = attempts.get(cid, 0) + (1 if chunk.state == "created" else 0)
-            if chunk.state in ("planned", "creating", "uncertain"):
-                for cid in chunk.custom_ids:
-                    newest[cid] = (chunk, "unfinished")
-                continue
             if chunk.state != "created" or not chunk.batch_id:
                 continue
             update = self._updates.get(chunk.batch_id)
@@ -334,24 +326,14 @@ class Job:
             if batch is None or not batch.is_terminal:
                 batch = await self.client.get(chunk.batch_id)
             if not batch.is_terminal:
-                for cid in chunk.custom_ids:
-                    newest[cid] = (chunk, "unfinished")
-                continue
-            if batch.failed_items + batch.canceled_items == 0:
-                for cid in chunk.custom_ids:
-                    newest[cid] = (chunk, "ready")
-                continue
-            lines = await self._lines(chunk.batch_id)
-            outcome = {ln.custom_id: ln.status.value for ln in lines if isinstance(ln, ResultLine)}
-            for cid in chunk.custom_ids:
-                newest[cid] = (chunk, outcome.get(cid, "missing"))
-        redo: dict[int, list[str]] = {}
-        parents: set[int] = set()
-        for cid, (chunk, status) in newest.items():
-            if status in wanted and attempts.get(cid, 0) < max_attempts:
-                redo.setdefault(chunk.chunk, []).append(cid)
-                parents.add(chunk.chunk)
-        ordered = [cid for chunk in self.chunks for cid in redo.get(chunk.chunk, [])]
+                outcomes[chunk.chunk] = dict.fromkeys(chunk.custom_ids, "unfinished")
+            elif batch.failed_items + batch.canceled_items == 0:
+                outcomes[chunk.chunk] = dict.fromkeys(chunk.custom_ids, "ready")
+            else:
+                lines = await self._lines(chunk.batch_id)
+                seen = {ln.custom_id: ln.status.value for ln in lines if isinstance(ln, ResultLine)}
+                outcomes[chunk.chunk] = {cid: seen.get(cid, "missing") for cid in chunk.custom_ids}
+        ordered, parents, newest = rows_to_retry(self.chunks, outcomes, set(statuses), max_attempts)
         if not ordered:
             return []
         new_chunks = self.plan(ordered, attempt=None, resubmit_of=sorted(parents))
@@ -359,8 +341,7 @@ class Job:
         for chunk in new_chunks:
             counts: dict[str, int] = {}
             for cid in chunk.custom_ids:
-                status = newest[cid][1]
-                counts[status] = counts.get(status, 0) + 1
+                counts[newest[cid]] = counts.get(newest[cid], 0) + 1
             chunk.replaces = counts
         self.manifest.save()
         self._cancel_requested = False

@@ -1,9 +1,10 @@
-"""A job's results as one table: each row's newest outcome, joined back onto the input rows.
+"""A job's results as one table, and which rows to try again.
 
 Pure pandas over frames that ``frames.results_to_frame`` built per batch: :func:`newest_outcomes`
 keeps one row per custom_id (its newest attempt, with ``attempts`` and ``status_history``);
 :func:`join_to_inputs` attaches them to the DataFrame the job was submitted from, or to the
-rows recorded in the manifest after a restart.
+rows recorded in the manifest after a restart. :func:`rows_to_retry` picks the rows whose newest
+outcome calls for another attempt.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pandas as pd
 from ..frames import join_results, results_to_frame
 from .manifest import Chunk
 
-__all__ = ["BATCH_COLUMNS", "empty_long_frame", "join_to_inputs", "newest_outcomes"]
+__all__ = ["BATCH_COLUMNS", "empty_long_frame", "join_to_inputs", "newest_outcomes", "rows_to_retry"]
 
 #: what a job adds to each batch's results frame, after custom_id
 BATCH_COLUMNS = ("batch_id", "chunk", "attempt")
@@ -83,3 +84,29 @@ def join_to_inputs(
                     note[i] = f"not submitted: chunk {state}"
             joined["note"] = pd.Series(note, index=joined.index).astype(joined["note"].dtype)
     return joined
+
+
+def rows_to_retry(
+    chunks: Sequence[Chunk], outcomes: Mapping[int, Mapping[str, str]], wanted: set[str], max_attempts: int
+) -> tuple[list[str], list[int], dict[str, str]]:
+    """The rows to submit again: newest outcome in ``wanted`` and fewer than ``max_attempts`` tries.
+
+    ``outcomes`` maps each created chunk to its rows' outcomes (``ready``, ``failed``, ...,
+    ``unfinished`` while its batch runs); a row in a chunk not yet sent is ``unfinished``.
+    Returns the custom_ids in chunk order, the chunks they retry, and each row's newest outcome.
+    """
+    newest: dict[str, tuple[int, str]] = {}
+    attempts: dict[str, int] = {}
+    for chunk in chunks:
+        for cid in chunk.custom_ids:
+            attempts[cid] = attempts.get(cid, 0) + (1 if chunk.state == "created" else 0)
+        if chunk.state in ("planned", "creating", "uncertain"):
+            newest.update((cid, (chunk.chunk, "unfinished")) for cid in chunk.custom_ids)
+        elif chunk.chunk in outcomes:
+            newest.update((cid, (chunk.chunk, status)) for cid, status in outcomes[chunk.chunk].items())
+    redo: dict[int, list[str]] = {}
+    for cid, (chunk_no, status) in newest.items():
+        if status in wanted and attempts.get(cid, 0) < max_attempts:
+            redo.setdefault(chunk_no, []).append(cid)
+    ordered = [cid for chunk in chunks for cid in redo.get(chunk.chunk, [])]
+    return ordered, sorted(redo), {cid: status for cid, (_, status) in newest.items()}
