@@ -43,6 +43,7 @@ from .errors import (
     ServerError,
     TransportError,
 )
+from .frontends import colab_secret, in_colab
 from .models import Batch, BatchPage, CreatedBatch, ResultLine, parse_result_line
 from .validation import ANALYSIS_MODES, BATCH_STATUSES, build_create_body, choices, validate_batch_id
 
@@ -237,7 +238,8 @@ class BatchClient:
     Parameters
     ----------
     api_key : str, optional
-        Your TwelveLabs API key; defaults to the ``TWELVELABS_API_KEY`` environment variable.
+        Your TwelveLabs API key; defaults to the ``TWELVELABS_API_KEY`` environment variable, and
+        in Colab to the secret of that name (the Secrets panel).
     base_url : str, optional
         Defaults to ``TWELVELABS_BASE_URL``, else the public v1.3 URL. Must be https, except for
         a loopback address (the local simulator) or with ``allow_insecure_http=True``.
@@ -273,11 +275,17 @@ class BatchClient:
         max_connections: int = 20,
         clock: Clock | None = None,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        key = api_key if api_key is not None else (os.environ.get(API_KEY_ENV) or colab_secret(API_KEY_ENV))
         if not key or not key.strip():
+            where = (
+                "No TwelveLabs API key: looked in the TWELVELABS_API_KEY environment variable and in "
+                "Colab's Secrets panel (add TWELVELABS_API_KEY there and give this notebook access), "
+                "or pass api_key=..."
+                if in_colab()
+                else "No TwelveLabs API key: set the TWELVELABS_API_KEY environment variable or pass api_key=..."
+            )
             raise ConfigurationError(
-                "No TwelveLabs API key: set the TWELVELABS_API_KEY environment variable or pass "
-                "api_key=... (keys: https://playground.twelvelabs.io/dashboard/api-keys). "
+                f"{where} (keys: https://playground.twelvelabs.io/dashboard/api-keys). "
                 "To try batch_widget without an account, start the local simulator: "
                 "`with batch_widget.simulator.Simulator() as sim: BatchClient(sim.api_key, base_url=sim.base_url)`."
             )

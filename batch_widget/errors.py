@@ -91,7 +91,9 @@ class APIError(BatchWidgetError):
             parts.append(detail.strip())
         if self.retry_after is not None:
             parts.append(f"the server asks to wait {self.retry_after:g} s")
-        return "; ".join(parts) + ". " + self.hint
+        text = "; ".join(parts)
+        # the API's own message often ends a sentence already: no "exist.. Check"
+        return text + (" " if text.endswith((".", "!", "?")) else ". ") + self.hint
 
     def __reduce__(self) -> tuple[object, ...]:  # picklable despite keyword-only arguments
         return (_rebuild, (type(self), self.status_code, dict(self.__dict__)))
@@ -205,7 +207,8 @@ def describe_error(error: BaseException) -> str:
                 429: "Rate limited"}.get(error.status_code)  # fmt: skip
         if kind is None:
             kind = f"Server error {error.status_code}" if error.status_code >= 500 else f"HTTP {error.status_code}"
-        detail = error.api_message or error.body_excerpt or error.code
+        detail = (error.api_message or error.body_excerpt or error.code or "").strip().rstrip(".")
+        # no final period: callers go on with "; retrying in 4 s" or " [...]"
         return f"{kind}" + (f": {detail}" if detail else "")
     if isinstance(error, APITimeoutError):
         return "The server did not answer in time"

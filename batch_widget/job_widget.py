@@ -91,7 +91,9 @@ class JobWidget(PinnedView):
         return summary_text(snap, live=live), summary_html(snap, live=live)
 
     def close(self) -> None:
-        self._job.remove_listener(self._on_snapshot)
+        job: Job | None = getattr(self, "_job", None)  # None when __init__ did not get that far
+        if job is not None:
+            job.remove_listener(self._on_snapshot)
         super().close()
 
     # -- plumbing -----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from .models import format_time
 
 if TYPE_CHECKING:
     from .jobs import JobSnapshot
+    from .models import Batch
     from .poller import PollUpdate
 
 __all__ = ["BOX", "COLOURS", "JOB_STATES", "STATES", "bar", "batch_html", "batch_text", "job_html", "job_text",
@@ -87,7 +88,12 @@ def batch_text(update: PollUpdate, *, live: bool = False) -> str:
     batch = update.batch
     live_note = " - live view needs the running kernel; run `w` in a new cell to show the final summary"
     if batch is None:
-        text = f"Batch {update.batch_id}: waiting for the first status"
+        if update.state == "error":
+            text = f"Batch {update.batch_id}: the watch ended before any status arrived"
+        elif update.state == "stopped":
+            text = f"Batch {update.batch_id}: the watch was stopped before any status arrived"
+        else:
+            text = f"Batch {update.batch_id}: waiting for the first status"
         text += f" ({update.error})" if update.error else ""
         return text + (live_note if live else "")
     if batch.is_terminal:
@@ -100,9 +106,31 @@ def batch_text(update: PollUpdate, *, live: bool = False) -> str:
         )
         if live:
             text += live_note
+    if batch.webhooks:
+        text += f" [webhooks: {_webhook_outcome(batch)}]"
     if update.error:
         text += f" [{update.error}]"
     return text
+
+
+def _webhook_outcome(batch: Batch) -> str:
+    delivered = sum(1 for w in batch.webhooks if w.delivered)
+    return f"{delivered} of {len(batch.webhooks)} delivered"
+
+
+def _webhook_lines(batch: Batch) -> str:
+    """One line per webhook endpoint: delivered or not, attempts, the last error (escaped)."""
+    esc = html.escape
+    lines = []
+    for w in batch.webhooks:
+        tries = f"{w.attempts} attempt{'s' if w.attempts != 1 else ''}"
+        state = f"delivered ({tries})" if w.delivered else f"not delivered ({tries})"
+        error = f": {esc(w.last_error)}" if w.last_error and not w.delivered else ""
+        lines.append(
+            f'<div style="margin-top:2px;opacity:.85">webhook <span style="font-family:monospace">'
+            f"{esc(w.url)}</span> {state}{error}</div>"
+        )
+    return "".join(lines)
 
 
 def batch_html(update: PollUpdate, *, live: bool = False) -> str:
@@ -133,7 +161,7 @@ def batch_html(update: PollUpdate, *, live: bool = False) -> str:
         when = f" · ended {_iso(batch.ended_at)}"
     elif batch.created_at is not None:
         when = f" · created {_iso(batch.created_at)}"
-    note = ""
+    note = _webhook_lines(batch)
     if update.error:
         note += (
             f'<div style="margin-top:4px;border-left:3px solid {COLOURS["failed"]};padding-left:6px">'

@@ -172,6 +172,7 @@ class PinnedView(anywidget.AnyWidget):
         task.add_done_callback(self._tasks.discard)
 
     def close(self) -> None:
-        for task in list(self._tasks):
+        # also runs from Widget.__del__ after a subclass's __init__ refused its input
+        for task in list(getattr(self, "_tasks", ())):
             task.cancel()
         super().close()

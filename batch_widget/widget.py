@@ -24,6 +24,7 @@ from .models import Batch, CreatedItem, format_time
 from .poller import BatchPoller, PollUpdate, Schedule
 from .summary import batch_html as summary_html
 from .summary import batch_text as summary_text
+from .validation import validate_batch_id
 from .views import PinnedView
 
 if TYPE_CHECKING:
@@ -89,6 +90,9 @@ class BatchWidget(PinnedView):
     history = traitlets.List(traitlets.Float(), default_value=[]).tag(sync=True)
     #: a cancel was asked for and the batch has not ended yet (the button shows "canceling…")
     cancel_requested = traitlets.Bool(False).tag(sync=True)
+    #: the batch-completion notification per registered webhook endpoint: dicts of url, delivered
+    #: (bool), attempts (int) and last_error (str or None); [] until the platform has sent it
+    webhooks = traitlets.List(traitlets.Dict(), default_value=[]).tag(sync=True)
 
     def __init__(
         self,
@@ -99,6 +103,7 @@ class BatchWidget(PinnedView):
         poller: BatchPoller | None = None,
         created_items: Sequence[CreatedItem] | None = None,
     ) -> None:
+        validate_batch_id(batch_id)  # before anything is built: a bad id leaves nothing half-made
         client = default_client(client)
         self._client = client
         self._poller = poller or BatchPoller.shared(client, batch_id, schedule=schedule)
@@ -183,8 +188,10 @@ class BatchWidget(PinnedView):
 
     def close(self) -> None:
         """Stop this view's share of the polling (the last view closed stops the poller)."""
-        self._poller.remove_listener(self._on_update)
-        self._poller.release()
+        poller: BatchPoller | None = getattr(self, "_poller", None)  # None when __init__ refused its input
+        if poller is not None:
+            poller.remove_listener(self._on_update)
+            poller.release()
         super().close()
 
     # -- display ------------------------------------------------------------------------------
@@ -233,6 +240,10 @@ class BatchWidget(PinnedView):
                 created_at=_iso(batch.created_at),
                 expires_at=_iso(batch.expires_at),
                 ended_at=_iso(batch.ended_at),
+                webhooks=[
+                    {"url": w.url, "delivered": w.delivered, "attempts": w.attempts, "last_error": w.last_error}
+                    for w in batch.webhooks
+                ],
             )
             if batch.is_terminal:
                 shown["cancel_requested"] = False

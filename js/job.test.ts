@@ -202,3 +202,18 @@ describe("life cycle and helpers", () => {
     expect(eta(3 * 86400 + 600)).toBe("~72 h 10 min left"); // hours, no days, in the job view
   });
 });
+
+describe("pull", () => {
+  it("asks once per poll interval while running, never once the job has finished", () => {
+    const { model } = mount({ state: "running", total: 10, processing: 10, interval_s: 4, revision: 2 } as Partial<Traits>);
+    vi.advanceTimersByTime(41_000);
+    const pulls = model.pulls.mock.calls.map((c) => c[0]);
+    expect(pulls.length).toBeGreaterThanOrEqual(9);
+    expect(pulls.length).toBeLessThanOrEqual(10);
+    expect(pulls[0]).toEqual({ type: "pull", revision: 2 });
+    model.update({ state: "done", ready: 10, processing: 0, revision: 3 } as Partial<Traits>);
+    vi.advanceTimersByTime(60_000);
+    expect(model.pulls.mock.calls.length).toBe(pulls.length);
+    expect(model.actions).not.toHaveBeenCalled();
+  });
+});

@@ -32,6 +32,7 @@ const DEFAULTS: Traits = {
   error: "",
   history: [],
   cancel_requested: false,
+  webhooks: [],
 };
 
 const newModel = (init: Partial<Traits> = {}) => fakeModel(DEFAULTS, init);
@@ -600,5 +601,123 @@ describe("lifecycle", () => {
     expect(b.querySelector<HTMLElement>(".bw-root")!.dataset.ready).toBe("70");
     d2();
     expect(model.listenerCount()).toBe(0);
+  });
+});
+
+// ------------------------------------------------------------ pull (front ends that drop pushes)
+
+describe("pull", () => {
+  const pullsOf = (model: ReturnType<typeof newModel>) => model.pulls.mock.calls.map((c) => c[0]);
+
+  it("asks once per poll interval, with its revision, while it hears nothing", () => {
+    const { model } = mount({ ...RUNNING, interval_s: 5, revision: 3 } as Partial<Traits>);
+    vi.advanceTimersByTime(4_000);
+    expect(pullsOf(model)).toEqual([]); // heard (rendered) less than an interval ago
+    vi.advanceTimersByTime(2_000);
+    expect(pullsOf(model)).toEqual([{ type: "pull", revision: 3 }]);
+    vi.advanceTimersByTime(60_000);
+    const n = pullsOf(model).length;
+    expect(n).toBeGreaterThanOrEqual(12);
+    expect(n).toBeLessThanOrEqual(13); // at most one per 5 s interval
+    expect(model.actions).not.toHaveBeenCalled();
+  });
+
+  it("an answer (a new revision) resets the wait; pushes make pulls a rare safety net", () => {
+    const { model } = mount({ ...RUNNING, interval_s: 5, revision: 1 } as Partial<Traits>);
+    vi.advanceTimersByTime(6_000);
+    expect(pullsOf(model).length).toBe(1);
+    model.update({ revision: 2, ready: 60 } as Partial<Traits>); // the pull's answer
+    vi.advanceTimersByTime(4_000);
+    expect(pullsOf(model).length).toBe(1);
+    // pushes: revisions that arrive when no pull is pending
+    for (let r = 3; r < 10; r++) {
+      vi.advanceTimersByTime(4_000);
+      model.update({ revision: r } as Partial<Traits>);
+    }
+    const before = pullsOf(model).length;
+    vi.advanceTimersByTime(25_000); // quiet, but pushes were seen: wait for max(3 intervals, 30 s)
+    expect(pullsOf(model).length).toBe(before);
+    vi.advanceTimersByTime(6_000); // 30 s of silence: ask (and from now on, each interval)
+    expect(pullsOf(model).length).toBe(before + 1);
+  });
+
+  it("never pulls once the batch has ended or the watch is over", () => {
+    for (const init of [
+      { ...RUNNING, status: "completed", ready: 120, processing: 0, queued: 0 },
+      { ...RUNNING, watch_state: "error", error: "Batch not found" },
+      { ...RUNNING, watch_state: "stopped" },
+    ]) {
+      const { model } = mount(init);
+      vi.advanceTimersByTime(120_000);
+      expect(pullsOf(model)).toEqual([]);
+    }
+  });
+
+  it("stops when the last answer ends the batch", () => {
+    const { model } = mount({ ...RUNNING, interval_s: 3 });
+    vi.advanceTimersByTime(4_000);
+    expect(pullsOf(model).length).toBe(1);
+    model.update({ status: "completed", ready: 120, processing: 0, queued: 0, revision: 9 } as Partial<Traits>);
+    vi.advanceTimersByTime(120_000);
+    expect(pullsOf(model).length).toBe(1);
+  });
+
+  it("not while the page is hidden or the view detached; at once when the page shows again", () => {
+    const { model, el } = mount({ ...RUNNING, interval_s: 5 });
+    const hidden = vi.spyOn(document, "hidden", "get").mockReturnValue(true);
+    vi.advanceTimersByTime(60_000);
+    expect(pullsOf(model)).toEqual([]);
+    hidden.mockReturnValue(false);
+    document.dispatchEvent(new Event("visibilitychange"));
+    expect(pullsOf(model).length).toBe(1);
+    el.remove(); // detached (e.g. the output was cleared)
+    vi.advanceTimersByTime(60_000);
+    expect(pullsOf(model).length).toBe(1);
+  });
+
+  it("cleanup stops the loop", () => {
+    const { model, dispose } = mount({ ...RUNNING, interval_s: 5 });
+    dispose();
+    vi.advanceTimersByTime(60_000);
+    expect(pullsOf(model)).toEqual([]);
+  });
+});
+
+// ------------------------------------------------------------ webhooks, and a watch with no status
+
+describe("webhooks", () => {
+  it("one line per endpoint; server strings as text", () => {
+    const { q, qa } = mount({
+      ...RUNNING, status: "completed",
+      webhooks: [
+        { url: "https://example.com/hook", delivered: true, attempts: 1, last_error: null },
+        { url: "https://example.com/<b>x</b>", delivered: false, attempts: 3, last_error: "<img src=x> 500" },
+      ],
+    } as Partial<Traits>);
+    expect(visible(q(".bw-webhooks"))).toBe(true);
+    const lines = qa(".bw-webhook").map((e) => e.textContent);
+    expect(lines).toEqual([
+      "webhook https://example.com/hook delivered (1 attempt)",
+      "webhook https://example.com/<b>x</b> not delivered (3 attempts): <img src=x> 500",
+    ]);
+    expect(q(".bw-webhooks").querySelector("b, img")).toBeNull();
+  });
+
+  it("hidden when there are none, and malformed entries are tolerated", () => {
+    const { q, model } = mount(RUNNING);
+    expect(visible(q(".bw-webhooks"))).toBe(false);
+    model.update({ webhooks: [null, 7, { url: 5, attempts: "x" }] } as Partial<Traits>);
+    expect(q(".bw-webhook").textContent).toBe("webhook 5 not delivered (0 attempts)");
+  });
+});
+
+describe("a watch that ended before any status", () => {
+  it.each([
+    ["error", "the watch ended before any status arrived"],
+    ["stopped", "the watch was stopped before any status arrived"],
+  ])("%s: says so instead of 'waiting'", (ws, text) => {
+    const { q } = mount({ watch_state: ws, error: ws === "error" ? "Batch not found" : "" });
+    expect(q(".bw-summary").textContent).toBe(text);
+    expect(q(".bw-bar").getAttribute("aria-valuetext")).toBe(text);
   });
 });

@@ -24,7 +24,7 @@ export const TRAITS = [
   "total", "queued", "processing", "ready", "failed", "canceled",
   "created_at", "expires_at", "ended_at",
   "rate_per_min", "eta_s", "updated_at", "interval_s",
-  "watch_state", "error", "history", "cancel_requested",
+  "watch_state", "error", "history", "cancel_requested", "webhooks",
 ] as const;
 
 /** Bar / legend order: finished outcomes first, then work in flight. */
@@ -63,6 +63,41 @@ export function outcomes(c: Record<State, number>): string {
     .filter((k) => c[k] > 0)
     .map((k) => `${c[k]} ${k}`)
     .join(", ");
+}
+
+/** What the view says before any status: waiting, or why the watch ended without one. */
+export function noStatus(watchState: string): string {
+  if (watchState === "error") return "the watch ended before any status arrived";
+  if (watchState === "stopped") return "the watch was stopped before any status arrived";
+  return "waiting for the first update…";
+}
+
+/** One webhook endpoint's delivery of the batch-completion notification, as the kernel sends it. */
+export interface Webhook {
+  url: string;
+  delivered: boolean;
+  attempts: number;
+  last_error: string;
+}
+
+/** The `webhooks` trait, each field checked (anything malformed is dropped or emptied). */
+export function webhookRows(raw: unknown): Webhook[] {
+  if (!Array.isArray(raw)) return [];
+  return raw
+    .filter((w): w is Record<string, unknown> => typeof w === "object" && w !== null)
+    .map((w) => ({
+      url: str(w.url),
+      delivered: w.delivered === true,
+      attempts: count(w.attempts),
+      last_error: str(w.last_error),
+    }));
+}
+
+/** "delivered (1 attempt)", "not delivered (3 attempts): HTTP 500". */
+export function webhookState(w: Webhook): string {
+  const tries = `${w.attempts} attempt${w.attempts === 1 ? "" : "s"}`;
+  if (w.delivered) return `delivered (${tries})`;
+  return `not delivered (${tries})${w.last_error ? `: ${w.last_error}` : ""}`;
 }
 
 type Tone = "queued" | "processing" | "ready" | "failed" | "canceled" | "partial" | "neutral";
@@ -113,6 +148,7 @@ function render({ model, el }: RenderProps): () => void {
   const line = document.createElementNS(SVG, "polyline");
   spark.appendChild(line);
   stats.appendChild(spark);
+  const hooks = h("div", "bw-webhooks", root);
   const stale = h("div", "bw-stale", root);
   stale.setAttribute("role", "status");
   const banner = h("div", "bw-error", root);
@@ -273,7 +309,7 @@ function render({ model, el }: RenderProps): () => void {
       bar,
       "aria-valuetext",
       st === "" && !scale
-        ? "waiting for the first update"
+        ? noStatus(ws).replace(/…$/, "")
         : `${done} of ${total} done${list ? `: ${list}` : ""}`,
     );
 
@@ -283,7 +319,7 @@ function render({ model, el }: RenderProps): () => void {
       term
         ? `${st}: ${list || "no items finished"}`
         : st === "" && !scale
-          ? "waiting for the first update…"
+          ? noStatus(ws)
           : `${done} of ${total} done`,
     );
 
@@ -318,6 +354,23 @@ function render({ model, el }: RenderProps): () => void {
     setAttr(banner, "role", retrying ? "status" : "alert");
     setText(bannerLabel, retrying ? "Retrying" : "Error");
     setText(bannerMsg, err);
+
+    // Webhooks: the batch-completion notification, per endpoint (server strings as text).
+    const rows = webhookRows(get("webhooks"));
+    const hooksKey = JSON.stringify(rows);
+    if (hooks.dataset.key !== hooksKey) {
+      hooks.dataset.key = hooksKey;
+      hooks.replaceChildren(
+        ...rows.map((w) => {
+          const line = h("div", `bw-webhook ${w.delivered ? "bw-webhook-ok" : "bw-webhook-pending"}`);
+          line.append("webhook ");
+          h("span", "bw-webhook-url", line, w.url);
+          line.append(` ${webhookState(w)}`);
+          return line;
+        }),
+      );
+    }
+    show(hooks, rows.length > 0);
 
     drawButtons();
     tick();

@@ -18,7 +18,7 @@ from .conftest import PROMPT, SECRET_KEY, Displays, requests_for
 SYNCED = {
     "batch_id", "status", "analysis_mode", "total", "queued", "processing", "ready", "failed",
     "canceled", "created_at", "expires_at", "ended_at", "rate_per_min", "eta_s", "updated_at",
-    "interval_s", "watch_state", "error", "history", "cancel_requested",
+    "interval_s", "watch_state", "error", "history", "cancel_requested", "revision", "webhooks",
 }  # fmt: skip
 HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 
@@ -144,3 +144,102 @@ def test_static_summary_escapes_server_strings_and_reads_like_the_outcome() -> N
     assert "<script" not in summary_html(PollUpdate(batch_id=HOSTILE, batch=None, state="starting"))
     unknown = Batch.from_dict({"batch_id": "b", "status": "paused", "total_items": 3, "queued_items": 3})
     assert "paused: 0 of 3 done" in summary_text(PollUpdate(batch_id="b", batch=unknown, state="watching"))
+
+
+# -- pull: the view asks, the kernel answers from the handler (Colab drops background messages) --
+
+
+async def test_a_pull_is_answered_only_when_the_view_is_behind_and_pins_the_end(
+    client: bw.BatchClient, sim: Simulator, displays: Displays, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = await widget_for(client, sim, 40)
+    w._ipython_display_()
+    for _ in range(200):  # a few polls in, still running
+        await asyncio.sleep(0)
+        if w.revision >= 3 and w.status == "processing":
+            break
+    assert w.revision >= 3 and not w.poller.finished
+    sent: list[list[str]] = []
+    real_send_state = w.send_state
+
+    def spy(key: object = None) -> None:
+        sent.append(list(key) if isinstance(key, list) else [str(key)])
+        real_send_state(key)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(w, "send_state", spy)
+    w._handle_custom_msg({"type": "pull", "revision": w.revision}, [])  # up to date: nothing
+    assert sent == [] and (w.pulls.asked, w.pulls.answered) == (1, 0)
+    w._handle_custom_msg({"type": "pull", "revision": w.revision - 2}, [])  # behind: the state
+    assert len(sent) == 1 and (w.pulls.asked, w.pulls.answered) == (2, 1)
+    assert {"status", "ready", "revision", "updated_at", "error"} <= set(sent[0])
+    assert not {"_esm", "_css", "layout"} & set(sent[0]), "the module and styles are not resent"
+    assert displays.updates == []  # still running: no pinning
+    # the batch ends while the view hears nothing (as in Colab): the next pull pins the summary
+    w.poller.remove_listener(w._on_update)  # the pushes are lost
+    await asyncio.wait_for(w.poller.wait(), 30)
+    w.poller.add_listener(w._on_update)
+    w._on_update(w.poller.update)  # the kernel's side is current; the view is not
+    updates_before = len(displays.updates)
+    w._handle_custom_msg({"type": "pull", "revision": 1}, [])
+    assert len(displays.updates) > updates_before
+    assert "completed:" in displays.updates[-1]["text/plain"]
+    assert set(displays.updates[-1]) == {"text/plain", "text/html"}
+    w.close()
+
+
+def test_webhook_deliveries_show_in_the_traits_and_the_static_summary() -> None:
+    batch = Batch.from_dict({
+        "batch_id": "b" * 24, "status": "completed", "total_items": 2, "ready_items": 2,
+        "webhooks": [
+            {"url": "https://example.com/hook", "delivered": True, "attempts": 1},
+            {"url": HOSTILE, "delivered": False, "attempts": 3, "last_error": HOSTILE},
+        ],
+    })  # fmt: skip
+    update = PollUpdate(batch_id="b" * 24, batch=batch, state="done")
+    assert "[webhooks: 1 of 2 delivered]" in summary_text(update)
+    page = summary_html(update)
+    assert "https://example.com/hook" in page and "delivered (1 attempt)" in page
+    assert "not delivered (3 attempts)" in page and "<img" not in page and "&lt;img" in page
+
+
+async def test_webhooks_reach_the_widget(client: bw.BatchClient, sim: Simulator) -> None:
+    hooks = [{"url": "https://example.com/hook", "delivered": False, "attempts": 2, "last_error": "HTTP 500"}]
+    sim.add_fault(Fault(kind="patch_batch", endpoint="get", patch={"webhooks": hooks}, times=None))
+    w = await widget_for(client, sim, 5)
+    await asyncio.wait_for(w.wait(), 30)
+    assert w.webhooks == hooks
+    w.close()
+
+
+def test_a_watch_that_ended_before_any_status_says_so() -> None:
+    ended = PollUpdate(batch_id="c" * 24, batch=None, state="error", error="Batch not found: no such batch")
+    assert summary_text(ended) == f"Batch {'c' * 24}: the watch ended before any status arrived (Batch not found: no such batch)"
+    stopped = PollUpdate(batch_id="c" * 24, batch=None, state="stopped")
+    assert "stopped before any status arrived" in summary_text(stopped)
+    assert "waiting for the first status" in summary_text(PollUpdate(batch_id="c" * 24, batch=None, state="starting"))
+
+
+def test_a_bad_batch_id_is_refused_and_leaves_nothing_half_made(
+    client: bw.BatchClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+    import sys
+
+    unraisable: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    for bad in ("nope", None, 123, "0123456789abcdef0123456z"):
+        with pytest.raises(bw.InvalidInputError, match="is not a batch id"):
+            bw.watch(bad, client)  # type: ignore[arg-type]
+        with pytest.raises(bw.InvalidInputError):
+            BatchWidget(bad, client)  # type: ignore[arg-type]
+    gc.collect()
+    assert unraisable == [], "a half-built widget complained when it was collected (Widget.__del__)"
+
+
+async def test_an_api_message_that_ends_a_sentence_is_not_doubled(client: bw.BatchClient, sim: Simulator) -> None:
+    with pytest.raises(bw.NotFoundError) as info:
+        await client.get("0123456789abcdef01234567")
+    text = str(info.value)
+    assert ".." not in text and ".;" not in text and "does not exist. Check the batch id" in text
+    banner = bw.errors.describe_error(info.value)
+    assert not banner.endswith(".") and f"{banner}; retrying in 4 s".count(".;") == 0

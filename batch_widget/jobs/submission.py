@@ -18,6 +18,7 @@ import pandas as pd
 from ..account import ACCOUNT_MAX_ACTIVE
 from ..client import BatchClient, default_client
 from ..errors import InvalidInputError
+from ..frontends import in_colab, under_colab_content
 from ..poller import Schedule
 from ..validation import MAX_REQUESTS
 from .job import Job, Uncertain, live_jobs
@@ -25,6 +26,21 @@ from .manifest import DEFAULT_MANIFEST, Manifest
 from .rows import MAX_CONTENT_HOURS, Prepared, jsonable_label, prepare_requests
 
 __all__ = ["resume_job", "submit"]
+
+_WARNED: set[Path] = set()
+
+
+def _warn_if_wiped_on_reset(path: Path) -> None:
+    """In Colab, say once per manifest that ``/content`` is wiped by a runtime reset."""
+    if not in_colab() or not under_colab_content(path) or path.resolve() in _WARNED:
+        return
+    _WARNED.add(path.resolve())
+    warnings.warn(
+        f"the job manifest {str(path)!r} is in Colab's /content, which a runtime reset deletes, and with "
+        "it the record that makes re-runs safe. Keep it on Drive: from google.colab import drive; "
+        "drive.mount('/content/drive'); then manifest='/content/drive/MyDrive/<name>.manifest.json'.",
+        stacklevel=3,
+    )
 
 
 def submit(
@@ -112,6 +128,7 @@ def submit(
     )  # fmt: skip
     client = default_client(client)
     path = Path(manifest)
+    _warn_if_wiped_on_reset(path)
     job = live_jobs.get(path, client)
     if job is None:
         loaded = Manifest.load(path) if path.exists() else None
@@ -180,6 +197,7 @@ def resume_job(
     every batch is watched again. In the same process this returns the live job itself.
     """
     path = Path(manifest)
+    _warn_if_wiped_on_reset(path)
     client = default_client(client)
     job = live_jobs.get(path, client)
     if job is None:
