@@ -213,7 +213,8 @@ async def test_webhooks_reach_the_widget(client: bw.BatchClient, sim: Simulator)
 
 def test_a_watch_that_ended_before_any_status_says_so() -> None:
     ended = PollUpdate(batch_id="c" * 24, batch=None, state="error", error="Batch not found: no such batch")
-    assert summary_text(ended) == f"Batch {'c' * 24}: the watch ended before any status arrived (Batch not found: no such batch)"
+    expected = f"Batch {'c' * 24}: the watch ended before any status arrived (Batch not found: no such batch)"
+    assert summary_text(ended) == expected
     stopped = PollUpdate(batch_id="c" * 24, batch=None, state="stopped")
     assert "stopped before any status arrived" in summary_text(stopped)
     assert "waiting for the first status" in summary_text(PollUpdate(batch_id="c" * 24, batch=None, state="starting"))
