@@ -16,7 +16,17 @@ import random
 import re
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -475,7 +485,7 @@ class BatchClient:
         *,
         malformed: Literal["raise", "yield"] = "raise",
         resume: int = 2,
-    ) -> AsyncIterator[ResultLine | ResultLineError]:
+    ) -> AsyncGenerator[ResultLine | ResultLineError, None]:
         """Stream the per-item results as they arrive (JSON Lines), one ``ResultLine`` per item.
 
         Works mid-run (unfinished items come back as ``queued`` or ``processing``). The body is

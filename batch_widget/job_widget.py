@@ -15,6 +15,7 @@ import traitlets
 
 from ._viewing import register_view
 from .jobs import Job, JobSnapshot
+from .peek import PeekRow, peek
 from .summary import JOB_STATES
 from .summary import job_html as summary_html
 from .summary import job_text as summary_text
@@ -120,6 +121,9 @@ class JobWidget(PinnedView):
             self.finalize(force=True)
         elif self._finalized:
             self._finalized = False  # resubmitted: live again until it ends again
+
+    async def _peek_rows(self, n: int) -> list[PeekRow]:
+        return await peek(self._job.client, self._job.batch_ids, n)
 
     def _on_action(self, kind: str) -> bool:
         if kind == "cancel_all":

@@ -13,12 +13,16 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anywidget
 import traitlets
 
 from .errors import BatchWidgetError, describe_error
+from .peek import PeekRow, rows_to_frame, rows_to_trait
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["PinnedView"]
 
@@ -58,6 +62,12 @@ class PinnedView(anywidget.AnyWidget):
     error = traitlets.Unicode("").tag(sync=True)
     #: how many snapshots the kernel has sent: a view that holds an older one is behind
     revision = traitlets.Int(0).tag(sync=True)
+    #: the first finished items, fetched only when asked (the view's Peek, or ``peek()``): dicts of
+    #: batch_id, custom_id, status, output (cut to 200 characters), error; emptied when the work ends,
+    #: so outputs (large, maybe private) are not kept in a saved notebook
+    peek_rows = traitlets.List(traitlets.Dict(), default_value=[]).tag(sync=True)
+    #: the peek's own state: "" (idle), "loading", or why it failed
+    peek_state = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, **traits: Any) -> None:
         self._handles: list[Any] = []
@@ -79,6 +89,38 @@ class PinnedView(anywidget.AnyWidget):
     def _on_action(self, kind: str) -> bool:
         """Take the action ``kind`` sent by the view; False when it is not one of ours."""
         raise NotImplementedError
+
+    async def _peek_rows(self, n: int) -> list[PeekRow]:
+        """The first ``n`` finished items of the work (see :mod:`batch_widget.peek`)."""
+        raise NotImplementedError
+
+    # -- peek -----------------------------------------------------------------------------------
+
+    async def peek(self, n: int = 5) -> pd.DataFrame:
+        """The first ``n`` finished items so far (ready ones with the start of their output, failed
+        ones with their error), as a small DataFrame; shown under the bar too, until the end.
+
+        Fetched now, once (never on a timer), on the kernel's loop: other widgets keep updating.
+        """
+        rows = await self._peek_rows(n)
+        if not self._finished():
+            self.peek_rows = rows_to_trait(rows)
+        return rows_to_frame(rows)
+
+    def _peek_from_view(self) -> None:
+        async def run() -> None:
+            self.peek_state = "loading"
+            try:
+                await self.peek()
+            except BatchWidgetError as error:
+                self.peek_state = f"Peek failed: {describe_error(error)}"
+            except Exception as error:  # a click must never kill the kernel
+                log.exception("peek failed")
+                self.peek_state = f"Peek failed: {type(error).__name__}"
+            else:
+                self.peek_state = ""
+
+        self._spawn(run())
 
     # -- display --------------------------------------------------------------------------------
 
@@ -113,6 +155,8 @@ class PinnedView(anywidget.AnyWidget):
         """
         if (self._finalized and not force) or not self._finished():
             return
+        if self.peek_rows:
+            self.peek_rows = []  # outputs are not kept once the work has ended
         bundle = self._static_bundle()
         for handle in self._handles:
             try:
@@ -149,6 +193,8 @@ class PinnedView(anywidget.AnyWidget):
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "pull":
             self._answer_pull(content)
+        elif kind == "peek":
+            self._peek_from_view()
         elif not isinstance(kind, str) or not self._on_action(kind):
             log.debug("ignored message from the view: %r", content)
 

@@ -21,6 +21,7 @@ import traitlets
 
 from .client import BatchClient, default_client
 from .models import Batch, CreatedItem, format_time
+from .peek import PeekRow, peek
 from .poller import BatchPoller, PollUpdate, Schedule
 from .summary import batch_html as summary_html
 from .summary import batch_text as summary_text
@@ -271,6 +272,9 @@ class BatchWidget(PinnedView):
                 self.history = list(update.history)
         if update.state in ("done", "error"):
             self.finalize()
+
+    async def _peek_rows(self, n: int) -> list[PeekRow]:
+        return await peek(self._client, [self._poller.batch_id], n)
 
     def _on_action(self, kind: str) -> bool:
         if kind == "refresh":

@@ -166,6 +166,8 @@ export function actionButtons(
   send: () => void,
 ) {
   const actions = h("div", "bw-actions", head);
+  const peekBtn = button(actions, "bw-peek-btn", ["Peek", "Peek at the first outputs"]);
+  peekBtn.title = "Fetch the first finished items now";
   const refreshBtn = button(actions, "bw-refresh", labels.refresh);
   const cancelBtn = button(actions, "bw-cancel", labels.cancel);
   const confirmBox = h("span", "bw-confirm", actions);
@@ -227,6 +229,9 @@ export function actionButtons(
   ];
   return {
     refreshBtn,
+    peekBtn,
+    /** Open the cancel confirm step (for another button that offers to cancel). */
+    openCancel: open,
     draw,
     listeners,
     dispose() {
@@ -307,4 +312,76 @@ export function pullLoop(model: Model, root: HTMLElement, done: () => boolean): 
     model.off("change:revision", onRevision);
     if (typeof document !== "undefined") document.removeEventListener("visibilitychange", onVisibility);
   };
+}
+
+// ---------------------------------------------------------------- peek
+
+/** One finished item as the kernel's peek sends it; every field checked, all shown as text. */
+export interface PeekRow {
+  batch_id: string;
+  custom_id: string;
+  status: string;
+  output: string;
+  error: string;
+}
+
+export function peekRows(raw: unknown): PeekRow[] {
+  if (!Array.isArray(raw)) return [];
+  return raw
+    .filter((r): r is Record<string, unknown> => typeof r === "object" && r !== null)
+    .map((r) => ({
+      batch_id: str(r.batch_id),
+      custom_id: str(r.custom_id),
+      status: str(r.status),
+      output: str(r.output),
+      error: str(r.error),
+    }));
+}
+
+/**
+ * The peek: the first finished items in a compact table under the bar (`peek_rows`, fetched
+ * only when the Peek button is pressed), its state line (`peek_state`), and a "Cancel" that opens
+ * the view's own confirm step, for when the first outputs show a wrong prompt. `withBatch` adds
+ * the batch id column (the job view). Returns `draw`, to call on every update.
+ */
+export function peekPanel(
+  root: HTMLElement,
+  model: Model,
+  cancel: { label: Label; open: () => void; allowed: () => boolean },
+  withBatch: boolean,
+) {
+  const panel = h("div", "bw-peek", root);
+  const head = h("div", "bw-peek-head", panel);
+  h("span", "bw-peek-title", head, "First finished items");
+  const state = h("span", "bw-peek-state", head);
+  state.setAttribute("role", "status");
+  const cancelBtn = button(head, "bw-peek-cancel", cancel.label);
+  cancelBtn.addEventListener("click", cancel.open);
+  const table = h("table", "bw-peek-table", panel);
+  const tbody = h("tbody", "", table);
+  let key = "";
+
+  function draw() {
+    const rows = peekRows(model.get("peek_rows"));
+    const st = str(model.get("peek_state"));
+    setText(state, st === "loading" ? "fetching…" : st);
+    state.classList.toggle("bw-peek-failed", st !== "" && st !== "loading");
+    show(panel, rows.length > 0 || st !== "");
+    show(cancelBtn, rows.length > 0 && cancel.allowed());
+    const k = JSON.stringify(rows);
+    if (k === key) return;
+    key = k;
+    tbody.replaceChildren(
+      ...rows.map((r) => {
+        const tr = h("tr", `bw-peek-row bw-peek-${r.status === "ready" ? "ready" : "failed"}`);
+        tr.dataset.status = r.status;
+        if (withBatch) h("td", "bw-peek-batch", tr, r.batch_id.slice(-6));
+        h("td", "bw-peek-id", tr, r.custom_id || "–");
+        h("td", "bw-peek-status", tr, r.status);
+        h("td", "bw-peek-text", tr, r.status === "ready" ? r.output : r.error);
+        return tr;
+      }),
+    );
+  }
+  return { draw, panel };
 }

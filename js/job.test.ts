@@ -26,6 +26,8 @@ const DEFAULTS: Traits = {
   manifest: "many_videos.manifest.json",
   updated_at: "",
   interval_s: 5,
+  peek_rows: [],
+  peek_state: "",
 };
 
 const newModel = (init: Partial<Traits> = {}) => fakeModel(DEFAULTS, init);
@@ -215,5 +217,20 @@ describe("pull", () => {
     vi.advanceTimersByTime(60_000);
     expect(model.pulls.mock.calls.length).toBe(pulls.length);
     expect(model.actions).not.toHaveBeenCalled();
+  });
+});
+
+describe("peek", () => {
+  it("asks once when pressed; the table names each row's batch; text only", () => {
+    const { model, q, qa } = mount(RUNNING);
+    q<HTMLButtonElement>(".bw-peek-btn").click();
+    expect(model.actions).toHaveBeenCalledWith({ type: "peek" });
+    model.update({
+      peek_rows: [{ batch_id: "6a1f0c2e9b3d4e5f60718293", custom_id: "vid-00001", status: "ready",
+                    output: "<i>fine</i>", error: "" }],
+    } as Partial<Traits>);
+    const cells = [...qa(".bw-peek-row")[0].children].map((td) => td.textContent);
+    expect(cells).toEqual(["718293", "vid-00001", "ready", "<i>fine</i>"]);
+    expect(q(".bw-peek").querySelector("i")).toBeNull();
   });
 });

@@ -8,8 +8,8 @@
  */
 
 import {
-  actionButtons, count, duration as durationIn, eta as etaIn, h, listen, optNum, pullLoop,
-  setText, show, stackedBar, str, type RenderProps,
+  actionButtons, count, duration as durationIn, eta as etaIn, h, listen, optNum, peekPanel,
+  pullLoop, setText, show, stackedBar, str, type RenderProps,
 } from "./common";
 
 export type { Model, RenderProps } from "./common";
@@ -17,7 +17,7 @@ export type { Model, RenderProps } from "./common";
 export const TRAITS = [
   "state", "message", "total", "ready", "failed", "canceled", "processing", "queued",
   "waiting", "batches", "active", "max_active", "eta_s", "error", "cancel_requested",
-  "manifest", "updated_at", "interval_s",
+  "manifest", "updated_at", "interval_s", "peek_rows", "peek_state",
 ] as const;
 
 /** Overall bar order: outcomes, work in flight, then rows not yet submitted. */
@@ -120,6 +120,12 @@ function render({ model, el }: RenderProps): () => void {
   );
 
   const { bar, draw: drawBar } = stackedBar(root, STATES, "Job progress", false);
+  const peek = peekPanel(
+    root,
+    model,
+    { label: ["Cancel all", "Cancel all batches of the job"], open: buttons.openCancel, allowed: () => canCancel() },
+    true,
+  );
   const summary = h("div", "bw-summary", root);
   const message = h("div", "bw-job-message", root);
   message.setAttribute("role", "status");
@@ -144,9 +150,16 @@ function render({ model, el }: RenderProps): () => void {
   const finished = () => FINISHED.has(str(get("state")));
   const canCancel = () => !finished() && !get("cancel_requested");
 
+  const rowsOf = () => {
+    const raw = get("batches");
+    return (Array.isArray(raw) ? raw : []).map(parseRow);
+  };
+
   function drawButtons() {
     buttons.draw();
     show(buttons.refreshBtn, !finished());
+    show(buttons.peekBtn, !finished() && rowsOf().some((r) => r.batch_id !== ""));
+    buttons.peekBtn.disabled = str(get("peek_state")) === "loading";
   }
 
   function drawRows(rows: BatchRow[]) {
@@ -201,8 +214,7 @@ function render({ model, el }: RenderProps): () => void {
     const total = count(get("total"));
     const scale = Math.max(total, sum);
     const done = c.ready + c.failed + c.canceled;
-    const raw = get("batches");
-    const rows = (Array.isArray(raw) ? raw : []).map(parseRow);
+    const rows = rowsOf();
     const made = rows.filter((r) => r.batch_id).length;
 
     const cancelReq = !!get("cancel_requested");
@@ -255,11 +267,17 @@ function render({ model, el }: RenderProps): () => void {
     show(banner, !!err);
 
     drawRows(rows);
+    peek.draw();
     drawButtons();
   }
 
   const refresh = () => model.send({ type: "refresh" });
-  const unlisten = listen(model, TRAITS, update, [[buttons.refreshBtn, "click", refresh], ...buttons.listeners]);
+  const askPeek = () => model.send({ type: "peek" });
+  const unlisten = listen(model, TRAITS, update, [
+    [buttons.refreshBtn, "click", refresh],
+    [buttons.peekBtn, "click", askPeek],
+    ...buttons.listeners,
+  ]);
   const stopPulling = pullLoop(model, root, finished);
 
   update();

@@ -33,6 +33,8 @@ const DEFAULTS: Traits = {
   history: [],
   cancel_requested: false,
   webhooks: [],
+  peek_rows: [],
+  peek_state: "",
 };
 
 const newModel = (init: Partial<Traits> = {}) => fakeModel(DEFAULTS, init);
@@ -719,5 +721,56 @@ describe("a watch that ended before any status", () => {
     const { q } = mount({ watch_state: ws, error: ws === "error" ? "Batch not found" : "" });
     expect(q(".bw-summary").textContent).toBe(text);
     expect(q(".bw-bar").getAttribute("aria-valuetext")).toBe(text);
+  });
+});
+
+// ------------------------------------------------------------ peek
+
+describe("peek", () => {
+  const HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>";
+  const ROWS = [
+    { batch_id: "b1", custom_id: "vid-1", status: "ready", output: "A man walks a dog.", error: "" },
+    { batch_id: "b1", custom_id: HOSTILE, status: "ready", output: HOSTILE, error: "" },
+    { batch_id: "b1", custom_id: "vid-3", status: "failed", output: "", error: "video_unreadable: <b>bad</b>" },
+  ];
+
+  it("the Peek button asks the kernel once; no peek is fetched on a timer", () => {
+    const { model, q } = mount(RUNNING);
+    vi.advanceTimersByTime(120_000);
+    expect(model.actions).not.toHaveBeenCalled();
+    expect(visible(q(".bw-peek"))).toBe(false);
+    q<HTMLButtonElement>(".bw-peek-btn").click();
+    expect(model.actions).toHaveBeenCalledTimes(1);
+    expect(model.actions).toHaveBeenCalledWith({ type: "peek" });
+    model.update({ peek_state: "loading" } as Partial<Traits>);
+    expect(q<HTMLButtonElement>(".bw-peek-btn").disabled).toBe(true);
+    expect(q(".bw-peek-state").textContent).toBe("fetching…");
+  });
+
+  it("shows the rows as text, never markup, with the failure's error, and offers Cancel batch", () => {
+    const { model, q, qa } = mount(RUNNING);
+    model.update({ peek_rows: ROWS, peek_state: "" } as Partial<Traits>);
+    expect(visible(q(".bw-peek"))).toBe(true);
+    const cells = qa(".bw-peek-row").map((tr) => [...tr.children].map((td) => td.textContent));
+    expect(cells).toEqual([
+      ["vid-1", "ready", "A man walks a dog."],
+      [HOSTILE, "ready", HOSTILE],
+      ["vid-3", "failed", "video_unreadable: <b>bad</b>"],
+    ]);
+    expect(q(".bw-peek").querySelector("img, script, b")).toBeNull();
+    expect(qa(".bw-peek-failed").length).toBe(1);
+    // Cancel batch next to it opens the same confirm step as the header's Cancel
+    q<HTMLButtonElement>(".bw-peek-cancel").click();
+    expect(visible(q(".bw-confirm"))).toBe(true);
+    expect(model.actions).not.toHaveBeenCalled();
+  });
+
+  it("says why a peek failed; the button is hidden once the batch has ended", () => {
+    const { model, q } = mount(RUNNING);
+    model.update({ peek_state: "Peek failed: Server error 503" } as Partial<Traits>);
+    expect(q(".bw-peek-state").textContent).toBe("Peek failed: Server error 503");
+    expect(q(".bw-peek-state").classList.contains("bw-peek-failed")).toBe(true);
+    model.update({ status: "completed", ready: 120, processing: 0, queued: 0 } as Partial<Traits>);
+    expect(visible(q(".bw-peek-btn"))).toBe(false);
   });
 });

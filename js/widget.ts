@@ -11,8 +11,8 @@
  */
 
 import {
-  actionButtons, count, duration, eta, h, listen, optNum, pullLoop, setAttr, setText, show,
-  stackedBar, str, time, type RenderProps,
+  actionButtons, count, duration, eta, h, listen, optNum, peekPanel, pullLoop, setAttr, setText,
+  show, stackedBar, str, time, type RenderProps,
 } from "./common";
 
 export type { Model, RenderProps } from "./common";
@@ -24,7 +24,7 @@ export const TRAITS = [
   "total", "queued", "processing", "ready", "failed", "canceled",
   "created_at", "expires_at", "ended_at",
   "rate_per_min", "eta_s", "updated_at", "interval_s",
-  "watch_state", "error", "history", "cancel_requested", "webhooks",
+  "watch_state", "error", "history", "cancel_requested", "webhooks", "peek_rows", "peek_state",
 ] as const;
 
 /** Bar / legend order: finished outcomes first, then work in flight. */
@@ -128,8 +128,14 @@ function render({ model, el }: RenderProps): () => void {
   const refreshBtn = buttons.refreshBtn;
   refreshBtn.title = "Poll the batch now";
 
-  // Stacked bar + legend.
+  // Stacked bar + legend, and the peek under them.
   const { bar, draw: drawBar } = stackedBar(root, STATES, "Batch progress", true);
+  const peek = peekPanel(
+    root,
+    model,
+    { label: ["Cancel batch", "Cancel batch"], open: buttons.openCancel, allowed: () => canCancel() },
+    false,
+  );
 
   // Summary, stats, sparkline, hints.
   const summary = h("div", "bw-summary", root);
@@ -188,6 +194,8 @@ function render({ model, el }: RenderProps): () => void {
   function drawButtons() {
     buttons.draw();
     refreshBtn.disabled = refreshBusy;
+    show(buttons.peekBtn, !terminal());
+    buttons.peekBtn.disabled = str(get("peek_state")) === "loading";
   }
 
   /** Everything that moves with the browser clock; runs every second. */
@@ -372,6 +380,7 @@ function render({ model, el }: RenderProps): () => void {
     }
     show(hooks, rows.length > 0);
 
+    peek.draw();
     drawButtons();
     tick();
   }
@@ -389,7 +398,12 @@ function render({ model, el }: RenderProps): () => void {
     drawButtons();
   }
 
-  const unlisten = listen(model, TRAITS, update, [[refreshBtn, "click", refresh], ...buttons.listeners]);
+  const askPeek = () => model.send({ type: "peek" });
+  const unlisten = listen(model, TRAITS, update, [
+    [refreshBtn, "click", refresh],
+    [buttons.peekBtn, "click", askPeek],
+    ...buttons.listeners,
+  ]);
   const ticker = setInterval(tick, 1000);
   const stopPulling = pullLoop(model, root, () => terminal() || IDLE_WATCH.has(str(get("watch_state"))));
 

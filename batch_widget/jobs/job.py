@@ -37,6 +37,7 @@ from ..errors import (
 )
 from ..frames import results_to_frame
 from ..models import Batch, ResultLine, format_time
+from ..peek import peek, rows_to_frame
 from ..poller import BatchPoller, PollUpdate, Schedule
 from ..validation import MAX_REQUESTS, validate_batch_id
 from .manifest import Chunk, Manifest
@@ -377,6 +378,10 @@ class Job:
             newest_outcomes(long), inputs=self.inputs, input_ids=self.input_ids, rows=self.manifest.rows,
             chunks=self.chunks,
         )  # fmt: skip
+
+    async def peek(self, n: int = 5) -> pd.DataFrame:
+        """The first ``n`` finished rows so far across the job's batches, as a small DataFrame."""
+        return rows_to_frame(await peek(self.client, self.batch_ids, n))
 
     def snapshot(self) -> JobSnapshot:
         """The job as the widget shows it."""
