@@ -77,15 +77,15 @@ async def test_the_widget_peeks_on_demand_and_keeps_nothing_at_the_end(
     # from the view: the Peek button's message; a server failure is shown, never raised
     sim.add_fault(Fault(kind="status", endpoint="results", status=500, times=None))
     w._handle_custom_msg({"type": "peek"}, [])
-    for _ in range(100):
-        await asyncio.sleep(0)
+    for _ in range(1000):  # real HTTP under the client's retries: wait in real time, bounded
+        await asyncio.sleep(0.01)
         if w.peek_state.startswith("Peek failed"):
             break
     assert w.peek_state.startswith("Peek failed: Server error 500")
     sim.clear_faults()
     w._handle_custom_msg({"type": "peek"}, [])
-    for _ in range(100):
-        await asyncio.sleep(0)
+    for _ in range(1000):
+        await asyncio.sleep(0.01)
         if w.peek_state == "":
             break
     assert w.peek_state == "" and w.peek_rows

@@ -18,7 +18,8 @@ from .conftest import PROMPT, SECRET_KEY, Displays, requests_for
 SYNCED = {
     "batch_id", "status", "analysis_mode", "total", "queued", "processing", "ready", "failed",
     "canceled", "created_at", "expires_at", "ended_at", "rate_per_min", "eta_s", "updated_at",
-    "interval_s", "watch_state", "error", "history", "cancel_requested", "revision", "webhooks",
+    "interval_s", "watch_state", "error", "history", "cancel_requested", "revision", "webhooks", "peek_rows",
+    "peek_state",
 }  # fmt: skip
 HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 
@@ -154,8 +155,8 @@ async def test_a_pull_is_answered_only_when_the_view_is_behind_and_pins_the_end(
 ) -> None:
     w = await widget_for(client, sim, 40)
     w._ipython_display_()
-    for _ in range(200):  # a few polls in, still running
-        await asyncio.sleep(0)
+    for _ in range(1000):  # a few polls in, still running (real HTTP: wait in real time, bounded)
+        await asyncio.sleep(0.01)
         if w.revision >= 3 and w.status == "processing":
             break
     assert w.revision >= 3 and not w.poller.finished
