@@ -107,20 +107,10 @@ class PinnedView(anywidget.AnyWidget):
             self.peek_rows = rows_to_trait(rows)
         return rows_to_frame(rows)
 
-    def _peek_from_view(self) -> None:
-        async def run() -> None:
-            self.peek_state = "loading"
-            try:
-                await self.peek()
-            except BatchWidgetError as error:
-                self.peek_state = f"Peek failed: {describe_error(error)}"
-            except Exception as error:  # a click must never kill the kernel
-                log.exception("peek failed")
-                self.peek_state = f"Peek failed: {type(error).__name__}"
-            else:
-                self.peek_state = ""
-
-        self._spawn(run())
+    async def _peek_shown(self) -> None:
+        self.peek_state = "loading"
+        await self.peek()
+        self.peek_state = ""
 
     # -- display --------------------------------------------------------------------------------
 
@@ -194,21 +184,24 @@ class PinnedView(anywidget.AnyWidget):
         if kind == "pull":
             self._answer_pull(content)
         elif kind == "peek":
-            self._peek_from_view()
+            self._spawn_action(self._peek_shown, "Peek", shown_in="peek_state")
         elif not isinstance(kind, str) or not self._on_action(kind):
             log.debug("ignored message from the view: %r", content)
 
-    def _spawn_action(self, action: Callable[[], Awaitable[object]], what: str) -> None:
-        """Run ``action`` as a task; a failure is shown in the view's banner, never raised."""
+    def _spawn_action(
+        self, action: Callable[[], Awaitable[object]], what: str, *, shown_in: str = "error"
+    ) -> None:
+        """Run ``action`` as a task; a failure is shown in the trait ``shown_in`` (the view's banner
+        by default), never raised."""
 
         async def run() -> None:
             try:
                 await action()
             except BatchWidgetError as error:
-                self.error = f"{what} failed: {describe_error(error)}"
+                setattr(self, shown_in, f"{what} failed: {describe_error(error)}")
             except Exception as error:  # a click must never kill the kernel
                 log.exception("%s failed", what)
-                self.error = f"{what} failed: {type(error).__name__}"
+                setattr(self, shown_in, f"{what} failed: {type(error).__name__}")
 
         self._spawn(run())
 
