@@ -12,7 +12,6 @@ import ipaddress
 import json
 import logging
 import os
-import random
 import re
 import time
 import warnings
@@ -27,7 +26,6 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal
@@ -36,6 +34,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from ._version import VERSION
+from .assets import AssetsMixin
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import (
     APIConnectionError,
@@ -55,6 +54,7 @@ from .errors import (
 )
 from .frontends import colab_secret, in_colab
 from .models import Batch, BatchPage, CreatedBatch, ResultLine, parse_result_line
+from .retry import NO_RETRY, RetryPolicy
 from .validation import ANALYSIS_MODES, BATCH_STATUSES, build_create_body, choices, validate_batch_id
 
 __all__ = ["DEFAULT_BASE_URL", "NO_RETRY", "BatchClient", "RetryPolicy", "default_client", "validate_batch_id"]
@@ -67,27 +67,6 @@ log = logging.getLogger("batch_widget.client")
 
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How transient failures are retried.
-
-    Exponential backoff with full jitter (``base * 2**n``, capped at ``max_delay``), or the
-    server's ``Retry-After`` when it gives one, until ``max_attempts`` tries or ``budget`` seconds
-    of waiting in total, whichever comes first.
-    """
-
-    max_attempts: int = 6
-    base_delay: float = 0.5
-    max_delay: float = 20.0
-    budget: float = 60.0
-
-    def backoff(self, attempt: int) -> float:
-        """Delay before retry number ``attempt`` (1-based), with full jitter."""
-        cap = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
-        return random.uniform(cap / 2, cap)
-
-
-NO_RETRY = RetryPolicy(max_attempts=1)
 
 _STATUS_ERRORS: dict[int, type[APIError]] = {
     400: BadRequestError,
@@ -242,7 +221,7 @@ def _should_retry(error: Exception, mode: RetryMode) -> bool:
     return isinstance(error, TransportError)
 
 
-class BatchClient:
+class BatchClient(AssetsMixin):
     """Async client for the batch analysis API.
 
     Parameters
@@ -588,8 +567,34 @@ class BatchClient:
         mode: RetryMode = "idempotent",
         retry: RetryPolicy | None = None,
     ) -> httpx.Response:
+        return await self._send(
+            operation, method, path, batch_id=batch_id, mode=mode, retry=retry, json=json, params=params
+        )
+
+    async def _send(
+        self,
+        operation: str,
+        method: str,
+        url: str,
+        *,
+        batch_id: str | None = None,
+        mode: RetryMode = "idempotent",
+        retry: RetryPolicy | None = None,
+        with_key: bool = True,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """One call with the retry policy and typed errors; ``kwargs`` go to ``httpx`` (``files``,
+        ``content`` (a callable giving a fresh body per attempt), ``headers``...). ``with_key=False``
+        sends no API key (presigned storage URLs belong to someone else)."""
+        body = kwargs.pop("content", None)
+
         async def send() -> httpx.Response:
-            response = await self._http.request(method, path, json=json, params=params)
+            extra = dict(kwargs)
+            if body is not None:
+                extra["content"] = body() if callable(body) else body
+            if not with_key:
+                extra["auth"] = None
+            response = await self._http.request(method, url, **extra)
             if response.status_code >= 400:
                 raise _error_from_response(response, response.content, operation=operation, batch_id=batch_id)
             return response

@@ -46,6 +46,7 @@ from .registry import LiveJobs
 from .results import empty_long_frame, join_to_inputs, newest_outcomes, rows_to_retry
 from .rows import MAX_CONTENT_HOURS, plan_chunks
 from .snapshot import JobSnapshot, project, settled
+from .uploads import UploadStage
 
 __all__ = ["Job", "JobListener", "Uncertain", "UncertainCreateError", "live_jobs"]
 
@@ -100,6 +101,8 @@ class Job:
         self._error = ""
         self._active: int | None = None
         self._cancel_requested = False
+        self.uploads: UploadStage | None = None
+        """The upload stage when rows name files or URLs (see ``uploads``)."""
 
     def configure(
         self,
@@ -188,6 +191,11 @@ class Job:
         self._wake = asyncio.Event()
         self._error = ""
         self._task = loop.create_task(self._run(), name=f"batch_widget job {self.path.name}")
+
+    def notify(self) -> None:
+        """Wake the scheduler and tell the listeners (the upload stage calls it on each change)."""
+        self._poke()
+        self._changed()
 
     def refresh(self) -> None:
         """Poll every batch of the job now, and wake the scheduler (a slot may have freed)."""
@@ -488,8 +496,19 @@ class Job:
                 if chunk.state == "created" and chunk.batch_id:
                     self._watch(chunk)
             self._changed()
+            up = self.uploads
+            uploading = asyncio.ensure_future(up.run()) if up is not None and not up.finished else None
             while True:
+                due = up.due(self.manifest.claimed(), self.chunk_size) if up is not None else []
+                if due:  # batches start as soon as enough assets are ready: uploads and analysis overlap
+                    self.plan(due, attempt=1)
+                    self.manifest.save()
                 todo = next((c for c in self.chunks if c.state == "planned"), None)
+                if todo is None and uploading is not None and not uploading.done() and not self._cancel_requested:
+                    await self._pause(self.slot_poll)  # every upload change wakes it
+                    continue
+                if uploading is not None and uploading.done():
+                    uploading.result()  # an upload stage that stopped on an error stops the job
                 if todo is None or self._cancel_requested:
                     break
                 if not await self._wait_for_slot():

@@ -83,7 +83,20 @@ def join_to_inputs(
                 if state is not None and joined["status"].iloc[i] is not None and pd.isna(joined["status"].iloc[i]):
                     note[i] = f"not submitted: chunk {state}"
             joined["note"] = pd.Series(note, index=joined.index).astype(joined["note"].dtype)
+    _mark_failed_uploads(joined, name, rows)
     return joined
+
+
+def _mark_failed_uploads(joined: pd.DataFrame, name: str, rows: Mapping[str, Mapping[str, Any]]) -> None:
+    """Rows whose upload failed never reach a batch: ``status`` failed, the asset's message in ``note``."""
+    failed = {c: r["upload"].get("error") for c, r in rows.items() if (r.get("upload") or {}).get("state") == "failed"}
+    if not failed or "status" not in joined.columns:
+        return
+    hit = joined[name].isin(list(failed))
+    joined["status"] = joined["status"].astype(object).where(~hit, "failed")
+    if "note" in joined.columns:
+        notes = joined[name].map(failed)
+        joined["note"] = joined["note"].astype(object).where(~hit, notes)
 
 
 def rows_to_retry(

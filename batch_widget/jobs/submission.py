@@ -24,6 +24,7 @@ from ..validation import MAX_REQUESTS
 from .job import Job, Uncertain, live_jobs
 from .manifest import DEFAULT_MANIFEST, Manifest
 from .rows import MAX_CONTENT_HOURS, Prepared, jsonable_label, prepare_requests
+from .uploads import UploadStage, classify_video
 
 __all__ = ["resume_job", "submit"]
 
@@ -47,6 +48,9 @@ def submit(
     data: pd.DataFrame,
     *,
     asset: str = "asset_id",
+    video: str | None = None,
+    video_kind: str | None = None,
+    upload_concurrency: int = 4,
     prompt: str | None = None,
     key: str | None = None,
     prompt_column: str | None = None,
@@ -81,6 +85,14 @@ def submit(
         One row per video.
     asset : str
         The column of asset ids.
+    video : str, optional
+        Instead of ``asset``: a column whose values are asset ids, http(s) URLs or local paths
+        (the kind inferred per row). Files and URLs are uploaded first, ``upload_concurrency`` at
+        a time; each row joins a batch once its asset is ready (uploads and analysis overlap);
+        a failed asset fails its row only. Every upload is in the manifest: re-runs upload
+        nothing twice.
+    video_kind : {"asset", "url", "file"} or str, optional
+        Force the kind for every row, or name a column that gives it per row.
     prompt : str, optional
         The prompt text for every row (``defaults.prompt``).
     key : str, optional
@@ -120,8 +132,9 @@ def submit(
     """
     # checked here, before the rows, so a bad limit is named before anything else
     Job.check_limits(chunk_size=chunk_size, max_content_hours=max_content_hours)
+    kinds = _video_kinds(data, video, video_kind) if video is not None else {}
     prepared = prepare_requests(
-        data, asset=asset, key=key, prompt=prompt, prompt_column=prompt_column,
+        data, asset=video or asset, key=key, prompt=prompt, prompt_column=prompt_column,
         response_format=response_format, response_format_column=response_format_column,
         start_column=start_column, end_column=end_column, duration_column=duration_column,
         analysis_mode=analysis_mode, defaults=defaults, model_name=model_name,
@@ -143,19 +156,51 @@ def submit(
             max_active=max_active, on_uncertain=on_uncertain, slot_poll=slot_poll, chunk_size=chunk_size,
             max_content_hours=max_content_hours,
         )  # fmt: skip
-    _add_rows(job, prepared)
+    _add_rows(job, prepared, kinds)
+    _attach_uploads(job, upload_concurrency)
     job.inputs, job.input_ids = data, prepared.ids
     job.start()
     return job
 
 
-def _add_rows(job: Job, prepared: Prepared) -> None:
+def _video_kinds(data: pd.DataFrame, video: str, video_kind: str | None) -> dict[Any, tuple[str, str, int | None]]:
+    """Each row's ``(kind, source, size)``; every unusable value named by row, before anything is sent."""
+    if video not in data.columns:
+        raise InvalidInputError(f"video={video!r} is not a column of the DataFrame; columns: {list(data.columns)!r}.")
+    per_row = data[video_kind].tolist() if video_kind is not None and video_kind in data.columns else None
+    kinds: dict[Any, tuple[str, str, int | None]] = {}
+    problems: list[str] = []
+    for i, (label, value) in enumerate(zip(data.index, data[video].tolist(), strict=True)):
+        kind = per_row[i] if per_row is not None else video_kind
+        try:
+            kinds[label] = classify_video(value, kind if isinstance(kind, str) else None, f"row {label!r}")
+        except InvalidInputError as exc:
+            problems.append(str(exc))
+    if problems:
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        raise InvalidInputError(f"{len(problems)} rows cannot be uploaded; nothing was sent:\n  "
+                                + "\n  ".join(problems[:10]) + more)
+    return kinds
+
+
+def _attach_uploads(job: Job, concurrency: int) -> None:
+    if job.uploads is None and any("upload" in r for r in job.manifest.rows.values()):
+        job.uploads = UploadStage(job.client, job.manifest, concurrency=concurrency, on_change=job.notify)
+
+
+def _add_rows(job: Job, prepared: Prepared, kinds: Mapping[Any, tuple[str, str, int | None]] | None = None) -> None:
     man = job.manifest
-    claimed = man.claimed()
+    claimed = man.claimed() | {cid for cid, r in man.rows.items() if "upload" in r}
     fresh = [r for r in prepared.rows if r.custom_id not in claimed]
     known = [r for r in prepared.rows if r.custom_id in claimed]
     job.skipped_rows = len(known)
-    changed = sum(1 for r in known if man.rows.get(r.custom_id, {}).get("request") != r.request)
+    def differs(r: Any) -> bool:
+        held = man.rows.get(r.custom_id, {})
+        if "upload" in held:  # the uploaded asset's id replaced the source: compare the rest
+            return {**held["request"], "video": None} != {**r.request, "video": None}
+        return bool(held.get("request") != r.request)
+
+    changed = sum(1 for r in known if differs(r))
     if changed:
         warnings.warn(
             f"{changed} rows are already in job {man.path.name} with a different request (prompt, "
@@ -170,14 +215,20 @@ def _add_rows(job: Job, prepared: Prepared) -> None:
     if not man.chunks:
         man.settings = prepared.settings
         man.base_url = job.client.base_url
+    direct = []
     for r in fresh:
         man.rows[r.custom_id] = {
             "index": jsonable_label(r.label),
             "request": r.request,
             "content_s": r.content_s,
         }
-    if fresh:
-        job.plan([r.custom_id for r in fresh], attempt=1)
+        kind, source, size = (kinds or {}).get(r.label, ("asset", "", None))
+        if kind == "asset":
+            direct.append(r.custom_id)
+        else:  # uploaded first; planned by the scheduler once its asset is ready
+            man.rows[r.custom_id]["upload"] = {"kind": kind, "source": source, "size": size, "state": "pending"}
+    if direct:
+        job.plan(direct, attempt=1)
     if fresh or not man.path.exists():
         man.save()
 
@@ -215,5 +266,6 @@ def resume_job(
             client, loaded, max_active=max_active, on_uncertain=on_uncertain, schedule=schedule,
             slot_poll=slot_poll,
         ))  # fmt: skip
+    _attach_uploads(job, 4)
     job.start()
     return job

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from .assets import AssetConfig, AssetStore, FailRule
 from .clock import Clock, SpeedClock
 from .engine import Engine, EngineConfig, Outcomes
 from .faults import Fault, FaultPlan, FaultSpec
@@ -52,6 +53,15 @@ class Simulator:
         The active-batch cap per key, and the ``Retry-After`` of its 429.
     faults
         Initial fault rules (:class:`Fault`, dicts or compact strings).
+    direct_upload_limit, chunk_size
+        Bytes: the largest ``method=direct`` upload, and the chunk size of multipart sessions
+        (tests use KBs so the multipart flow runs on small files).
+    asset_processing_seconds, failed_uploads, slow_uploads, asset_creates_per_minute
+        Assets: the processing → ready delay range; filenames (substrings) whose asset ends
+        ``failed`` (or a callable ``f(filename, url) -> message | None``); extra processing
+        seconds by filename substring; the ``POST /assets`` rate limit (429 beyond it).
+        Asset durations are seeded per filename from ``video_seconds``; batches that name a
+        known asset use its duration and answer 409 while it is not ``ready`` (see ``assets``).
     """
 
     def __init__(
@@ -79,6 +89,12 @@ class Simulator:
         faults: Iterable[FaultSpec] = (),
         extra_api_keys: Iterable[str] = (),
         verbose: bool = False,
+        direct_upload_limit: int = 200_000_000,
+        chunk_size: int = 5 * 1024 * 1024,
+        asset_processing_seconds: tuple[float, float] = (5.0, 60.0),
+        failed_uploads: Iterable[str] | FailRule = (),
+        slow_uploads: dict[str, float] | None = None,
+        asset_creates_per_minute: int | None = None,
     ) -> None:
         self.api_key = api_key
         self.api_keys = frozenset([api_key, *extra_api_keys])
@@ -105,6 +121,20 @@ class Simulator:
                 length_rate=length_rate,
             ),
         )
+        self.assets = AssetStore(
+            self.clock,
+            AssetConfig(
+                seed=seed,
+                direct_limit=direct_upload_limit,
+                chunk_size=chunk_size,
+                processing_seconds=(float(asset_processing_seconds[0]), float(asset_processing_seconds[1])),
+                video_seconds=(float(video_seconds[0]), float(video_seconds[1])),
+                fail=failed_uploads if callable(failed_uploads) else tuple(failed_uploads),
+                slow=dict(slow_uploads or {}),
+                creates_per_minute=asset_creates_per_minute,
+            ),
+        )
+        self.engine.assets = self.assets
         self.faults = FaultPlan(faults)
         self._stats_lock = threading.Lock()
         self._requests: Counter[str] = Counter()
@@ -123,6 +153,7 @@ class Simulator:
                 return self
             server = Server((self.host, self._port), self)
             self._port = int(server.server_address[1])
+            self.assets.base_url = self.url  # chunk URLs point back here
             thread = threading.Thread(
                 target=server.serve_forever,
                 kwargs={"poll_interval": 0.05},

@@ -1,7 +1,8 @@
 """Injected failures: an ordered, thread-safe plan of rules matched against each API request.
 
 A rule (:class:`Fault`) names an ``endpoint`` (``create``, ``list``, ``get``, ``results``,
-``cancel``, ``delete`` or ``any``), optionally a ``batch_id``, a ``kind`` and how many times it
+``cancel``, ``delete``, an assets endpoint of ``asset_routes`` such as ``chunk``, or
+``any``), optionally a ``batch_id``, a ``kind`` and how many times it
 fires (``times``; ``None`` = forever, until cleared). ``after=N`` lets the first N matching
 requests through untouched before the rule starts firing.
 
@@ -72,7 +73,13 @@ __all__ = [
     "status_burst",
 ]
 
-ENDPOINTS = ("create", "list", "get", "results", "cancel", "delete", "any")
+ENDPOINTS = (
+    "create", "list", "get", "results", "cancel", "delete",
+    # the assets endpoints (see asset_routes); "chunk" is the storage PUT of a multipart upload
+    "asset_create", "asset_list", "asset_get", "asset_delete", "upload_create", "upload_list",
+    "upload_status", "upload_report", "upload_urls", "chunk",
+    "any",
+)  # fmt: skip
 REPLACING_KINDS = (
     "status",
     "flat_error",

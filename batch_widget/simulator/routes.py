@@ -9,6 +9,8 @@ Routes (base path ``/v1.3``; every request needs ``x-api-key``)::
     POST   /v1.3/analyze/batches/{id}/cancel     cancel   → 202
     DELETE /v1.3/analyze/batches/{id}            delete   → 204
 
+    ... and the assets endpoints (flat error bodies): see ``asset_routes``.
+
     POST   /_sim/faults   add a rule (JSON object, or a list of them, or {"spec": "<text>"})
     GET    /_sim/faults   the current rules;   DELETE /_sim/faults   clear them
     POST   /_sim/clock    {"advance": s} | {"set": t} (manual clock) | {"speed": f} (speed clock)
@@ -29,11 +31,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from .asset_routes import ASSET_ENDPOINTS, asset_route, handle_asset, handle_chunk
 from .clock import Clock, iso
 from .errors import ApiError, parameter_invalid
 from .faults import Fault, FaultPlan, FaultSpec
 
 if TYPE_CHECKING:
+    from .assets import AssetStore
     from .engine import Engine
 
 
@@ -42,6 +46,7 @@ class Served(Protocol):
 
     api_keys: frozenset[str]
     engine: Engine
+    assets: AssetStore
     clock: Clock
     faults: FaultPlan
 
@@ -113,6 +118,10 @@ def route(method: str, path: str) -> Route:
         return _pick(method, {"GET": "get", "DELETE": "delete"}, bid)
     if path.rstrip("/") in ("/_sim/faults", "/_sim/clock", "/_sim/stats"):
         return Route("control", None, None)
+    found = asset_route(method, path)
+    if found is not None:
+        _, rid, table = found
+        return _pick(method, table, rid)
     return Route("other", None, None)
 
 
@@ -127,9 +136,13 @@ def _pick(method: str, table: Mapping[str, str], bid: str | None) -> Route:
 # --------------------------------------------------------------------------------------------
 
 
-def handle(sim: Served, where: Route, method: str, target: str, api_key: str | None, raw: bytes) -> Response:
+def handle(
+    sim: Served, where: Route, method: str, target: str, api_key: str | None, raw: bytes, content_type: str = ""
+) -> Response:
     """Answer one request (``target``: the request line's path and query) as the API would."""
     endpoint, batch_id, allowed = where
+    if endpoint in ASSET_ENDPOINTS:
+        return _handle_asset(sim, where, method, target, api_key, raw, content_type)
     try:
         if api_key is None or api_key == "":
             raise ApiError(401, "unauthorized", "Missing the x-api-key header.")
@@ -163,6 +176,30 @@ def handle(sim: Served, where: Route, method: str, target: str, api_key: str | N
         return Response(204)
     except ApiError as e:
         return Response.error(e)
+
+
+def _handle_asset(
+    sim: Served, where: Route, method: str, target: str, api_key: str | None, raw: bytes, content_type: str
+) -> Response:
+    endpoint, rid, allowed = where
+    try:
+        if allowed is not None:
+            raise ApiError(405, "method_not_allowed", f"{method} is not allowed on this path; use {allowed}.",
+                           headers={"Allow": allowed})
+        if endpoint == "chunk":
+            assert rid is not None
+            etag = handle_chunk(sim.assets, rid, target, raw)
+            return Response(200, raw=b"", headers={"ETag": etag}, api=False, content_type="text/plain")
+        if not api_key:
+            raise ApiError(401, "unauthorized", "Missing the x-api-key header.")
+        if api_key not in sim.api_keys:
+            raise ApiError(401, "api_key_invalid", "The API key in x-api-key is not valid.")
+        status, body = handle_asset(sim.assets, endpoint, rid, target, api_key, raw, content_type)
+        return Response(status, json=body)
+    except ApiError as e:
+        # the assets endpoints answer a flat {code, message} body (spec §1)
+        return Response(e.status, json={"code": e.code, "message": e.message}, headers=dict(e.headers),
+                        api=endpoint != "chunk")
 
 
 def _parse_json(raw: bytes) -> Any:

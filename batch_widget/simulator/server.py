@@ -274,7 +274,7 @@ class Handler(BaseHTTPRequestHandler):
         sim.count_request(endpoint)
 
         mods: list[Fault] = []
-        if endpoint in ("create", "list", "get", "results", "cancel", "delete"):
+        if endpoint not in ("control", "other"):
             fired = sim.faults.match(endpoint, batch_id)
             for f in fired:
                 if f.kind == "slow":
@@ -290,7 +290,10 @@ class Handler(BaseHTTPRequestHandler):
                     return
                 mods.append(replacing)
 
-        resp = handle(sim, where, self.command, self.path, self.headers.get("x-api-key"), raw)
+        resp = handle(
+            sim, where, self.command, self.path, self.headers.get("x-api-key"), raw,
+            self.headers.get("Content-Type", ""),
+        )
         if any(f.kind == "patch_batch" for f in mods):
             _apply_patches(resp, endpoint, [f.patch for f in mods if f.kind == "patch_batch"])
         drop_mid = next((f for f in mods if f.kind == "drop_mid_response"), None)

@@ -1,0 +1,133 @@
+"""bw.submit(df, video=...): files and URLs uploaded, waited on, analysed; failures per row; safe re-runs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import batch_widget as bw
+from batch_widget.errors import InvalidInputError
+from batch_widget.jobs.registry import LiveJobs
+from batch_widget.simulator import ManualClock, Simulator
+
+from .conftest import SECRET_KEY, virtual_client
+
+
+@pytest.fixture
+def usim() -> Iterator[Simulator]:
+    with Simulator(
+        api_key=SECRET_KEY, seed=11, clock=ManualClock(), chunk_size=1000, asset_processing_seconds=(20, 200),
+        failed_uploads=["broken"], fail_rate=0.0, asset_creates_per_minute=4,
+    ) as s:  # fmt: skip
+        yield s
+
+
+@pytest.fixture
+async def uclient(usim: Simulator) -> AsyncIterator[bw.BatchClient]:
+    async with virtual_client(usim, timeout=10.0) as c:
+        c.direct_upload_limit = 2000
+        yield c
+
+
+def frame(tmp_path: Path, n_files: int = 3, n_urls: int = 3) -> pd.DataFrame:
+    rows = []
+    for i in range(n_files):
+        p = tmp_path / f"clip-{i}.mp4"
+        p.write_bytes(b"v" * (1500 + 1700 * i))  # 1500 direct; 3200, 4900 multipart
+        rows.append({"video": str(p), "name": f"file{i}"})
+    rows += [{"video": f"https://cdn.example.com/ep-{i}.mp4", "name": f"url{i}"} for i in range(n_urls)]
+    rows.append({"video": "https://cdn.example.com/broken.mp4", "name": "bad"})
+    return pd.DataFrame(rows)
+
+
+def go(df: pd.DataFrame, client: bw.BatchClient, manifest: Path, **kw: Any) -> bw.Job:
+    return bw.submit(df, video="video", prompt="Summarise.", key="name", client=client, manifest=manifest,
+                     schedule=bw.Schedule(min_interval=2, max_interval=30), slot_poll=10.0, **kw)  # fmt: skip
+
+
+async def test_files_and_urls_are_uploaded_analysed_and_joined_and_a_failed_asset_fails_its_row_only(
+    usim: Simulator, uclient: bw.BatchClient, tmp_path: Path
+) -> None:
+    df = frame(tmp_path)
+    job = go(df, uclient, tmp_path / "job.json", chunk_size=3)
+    await job.wait()
+    out = await job.to_pandas()
+    assert len(usim.assets.assets()) == 7  # one asset per row, none twice
+    ok = out[out["name"] != "bad"]
+    assert (ok["status"] == "ready").all() and len(ok) == 6
+    bad = out[out["name"] == "bad"].iloc[0]
+    assert bad["status"] == "failed" and "decoded" in str(bad["note"])
+    assert usim.stats["requests"].get("chunk", 0) == 4 + 5  # two multipart files, streamed in 1000-byte chunks
+    counts = job.uploads.counts() if job.uploads else None
+    assert counts is not None and counts.ready == 6 and counts.failed == 1 and counts.bytes_sent == 1500 + 3200 + 4900
+    # durations fed the batches: every request names a ready asset the simulator knows
+    man = json.loads((tmp_path / "job.json").read_text())
+    assert all(r["content_s"] for c, r in man["rows"].items() if c != "bad")
+
+
+async def test_batches_start_while_uploads_are_still_processing(
+    usim: Simulator, uclient: bw.BatchClient, tmp_path: Path
+) -> None:
+    job = go(frame(tmp_path, 0, 8), uclient, tmp_path / "job.json", chunk_size=2)
+    await job.wait()
+    created = sorted(b.created_at for b in usim.engine._batches.values())
+    last_ready = max(a.ready_at or 0 for a in usim.assets.assets())
+    assert created[0] < last_ready  # the first batch went out before the last asset was ready
+
+
+async def test_bad_rows_are_refused_before_anything_is_sent(usim: Simulator, uclient: bw.BatchClient,
+                                                              tmp_path: Path) -> None:  # fmt: skip
+    df = pd.DataFrame({"video": [str(tmp_path / "missing.mp4"), "ftp://x/y.mp4"], "name": ["a", "b"],
+                       "kind": ["file", "url"]})  # fmt: skip
+    with pytest.raises(InvalidInputError, match=r"row 0.*missing\.mp4") as err:
+        go(df, uclient, tmp_path / "job.json", video_kind="kind")
+    assert "row 1" in str(err.value)
+    assert usim.stats["requests_total"] == 0
+
+
+async def test_a_rerun_and_a_resume_upload_nothing_twice(
+    usim: Simulator, uclient: bw.BatchClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    df = frame(tmp_path)
+    path = tmp_path / "job.json"
+    job = go(df, uclient, path, chunk_size=3)
+    await job.wait()
+    creates = usim.stats["requests"].get("asset_create", 0)
+    job2 = go(df, uclient, path, chunk_size=3)  # the same cell again
+    await job2.wait()
+    monkeypatch.setattr(bw.jobs.submission, "live_jobs", LiveJobs())  # a kernel restart forgets live jobs
+    job3 = bw.resume_job(path, uclient)
+    await job3.wait()
+    assert usim.stats["requests"].get("asset_create", 0) == creates
+    assert len(usim.assets.assets()) == 7
+
+
+async def test_a_kernel_restart_mid_upload_carries_on_without_duplicates(
+    usim: Simulator, uclient: bw.BatchClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    df = frame(tmp_path, 3, 0)
+    path = tmp_path / "job.json"
+    usim.add_fault("chunk:drop:after=2:times=forever")  # the big files stop mid-way
+    usim.add_fault("asset_create:drop_mid_response")  # and the first direct create's answer is lost
+    job = go(df, uclient, path)
+    await job.wait()
+    man = json.loads(path.read_text())
+    assert any(r.get("upload", {}).get("state") == "failed" for r in man["rows"].values())
+    # a restart: the manifest says which uploads stopped; make them resumable again
+    for r in man["rows"].values():
+        if r.get("upload", {}).get("state") == "failed" and "bad" not in r["upload"]["source"]:
+            r["upload"]["state"] = "creating"
+    path.write_text(json.dumps(man))
+    usim.clear_faults()
+    monkeypatch.setattr(bw.jobs.submission, "live_jobs", LiveJobs())
+    job2 = bw.resume_job(path, uclient)
+    await job2.wait()
+    out = await job2.to_pandas()
+    assert (out.loc[out["custom_id"] != "bad", "status"] == "ready").all()
+    assert len(usim.assets.assets()) == 4  # 3 files + the failed URL, nothing made twice
+    assert len(usim.assets.sessions()) == 2  # the multipart uploads resumed their sessions
