@@ -325,11 +325,12 @@ export interface PeekRow {
   error: string;
 }
 
+/** The objects of a list trait (anything else in it is dropped): rows to check field by field. */
+export const records = (raw: unknown): Record<string, unknown>[] =>
+  (Array.isArray(raw) ? raw : []).filter((r): r is Record<string, unknown> => typeof r === "object" && r !== null);
+
 export function peekRows(raw: unknown): PeekRow[] {
-  if (!Array.isArray(raw)) return [];
-  return raw
-    .filter((r): r is Record<string, unknown> => typeof r === "object" && r !== null)
-    .map((r) => ({
+  return records(raw).map((r) => ({
       batch_id: str(r.batch_id),
       custom_id: str(r.custom_id),
       status: str(r.status),

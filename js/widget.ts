@@ -11,7 +11,7 @@
  */
 
 import {
-  actionButtons, count, duration, eta, h, listen, optNum, peekPanel, pullLoop, setAttr, setText,
+  actionButtons, count, duration, eta, h, listen, optNum, peekPanel, pullLoop, records, setAttr, setText,
   show, stackedBar, str, time, type RenderProps,
 } from "./common";
 
@@ -82,10 +82,7 @@ export interface Webhook {
 
 /** The `webhooks` trait, each field checked (anything malformed is dropped or emptied). */
 export function webhookRows(raw: unknown): Webhook[] {
-  if (!Array.isArray(raw)) return [];
-  return raw
-    .filter((w): w is Record<string, unknown> => typeof w === "object" && w !== null)
-    .map((w) => ({
+  return records(raw).map((w) => ({
       url: str(w.url),
       delivered: w.delivered === true,
       attempts: count(w.attempts),

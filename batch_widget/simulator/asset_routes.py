@@ -20,7 +20,6 @@ upload, ``asset_create:rate_limit=5`` plays a 429).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from email.parser import BytesParser
@@ -29,7 +28,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .assets import AssetStore
-from .errors import ApiError
+from .errors import ApiError, int_param, json_body
 
 __all__ = ["ASSET_ENDPOINTS", "asset_route", "handle_asset", "parse_form"]
 
@@ -85,21 +84,6 @@ def parse_form(content_type: str, raw: bytes) -> dict[str, Any]:
     return form
 
 
-def _json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw.decode("utf-8")) if raw.strip() else None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ApiError(400, "parameter_invalid", f"body: malformed JSON ({e})") from None
-
-
-def _int(query: Mapping[str, list[str]], name: str, default: int) -> int:
-    values = query.get(name) or []
-    try:
-        return int(values[-1]) if values else default
-    except ValueError:
-        raise ApiError(400, "parameter_invalid", f"{name}: must be an integer, got {values[-1]!r}") from None
-
-
 def _multi(query: Mapping[str, list[str]], name: str) -> list[str]:
     # repeated keys (form/explode), or comma-separated values
     return [v for raw in query.get(name, []) + query.get(name + "[]", []) for v in raw.split(",") if v]
@@ -115,13 +99,13 @@ def handle_asset(
     if endpoint == "asset_list":
         name = query.get("filename", [""])[-1] or None
         return 200, store.list(
-            api_key, page=_int(query, "page", 1), page_limit=_int(query, "page_limit", 10),
+            api_key, page=int_param(query, "page", 1), page_limit=int_param(query, "page_limit", 10),
             asset_ids=_multi(query, "asset_ids"), asset_types=_multi(query, "asset_types"), filename=name,
         )  # fmt: skip
     if endpoint == "upload_create":
-        return 201, store.create_upload(api_key, _json(raw))
+        return 201, store.create_upload(api_key, json_body(raw))
     if endpoint == "upload_list":
-        return 200, store.incomplete(api_key, _int(query, "page", 1), _int(query, "page_limit", 10))
+        return 200, store.incomplete(api_key, int_param(query, "page", 1), int_param(query, "page_limit", 10))
     assert rid is not None
     if endpoint == "asset_get":
         return 200, store.get(api_key, rid)
@@ -129,10 +113,10 @@ def handle_asset(
         store.delete(api_key, rid)
         return 204, None
     if endpoint == "upload_status":
-        return 200, store.upload_status(api_key, rid, _int(query, "page", 1), _int(query, "page_limit", 10))
+        return 200, store.upload_status(api_key, rid, int_param(query, "page", 1), int_param(query, "page_limit", 10))
     if endpoint == "upload_report":
-        return 200, store.report(api_key, rid, _json(raw))
-    return 200, store.presigned_urls(api_key, rid, _json(raw))  # upload_urls
+        return 200, store.report(api_key, rid, json_body(raw))
+    return 200, store.presigned_urls(api_key, rid, json_body(raw))  # upload_urls
 
 
 def handle_chunk(store: AssetStore, rid: str, target: str, raw: bytes) -> str:

@@ -6,10 +6,11 @@ into the API's error body ``{"error": {"code", "message", "details"?}}`` with it
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["ApiError", "parameter_invalid", "parameter_not_provided", "parameter_unknown"]
+__all__ = ["ApiError", "int_param", "json_body", "parameter_invalid", "parameter_not_provided", "parameter_unknown"]
 
 
 class ApiError(Exception):
@@ -50,3 +51,22 @@ def parameter_not_provided(path: str) -> ApiError:
 def parameter_unknown(path: str) -> ApiError:
     """400 ``parameter_unknown``: the request has a field the spec does not define."""
     return ApiError(400, "parameter_unknown", f"{path}: unknown parameter", {"field": path})
+
+
+def json_body(raw: bytes) -> Any:
+    """A request's JSON body (None when empty), or the 400 the API answers to malformed JSON."""
+    try:
+        return json.loads(raw.decode("utf-8")) if raw.strip() else None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ApiError(400, "parameter_invalid", f"body: malformed JSON ({e})") from None
+
+
+def int_param(query: Mapping[str, list[str]], name: str, default: int) -> int:
+    """An integer query parameter (the last one when repeated), or the 400 for a non-integer."""
+    values = query.get(name)
+    if not values:
+        return default
+    try:
+        return int(values[-1])
+    except ValueError:
+        raise parameter_invalid(name, f"must be an integer, got {values[-1]!r}") from None

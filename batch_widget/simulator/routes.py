@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from .asset_routes import ASSET_ENDPOINTS, asset_route, handle_asset, handle_chunk
 from .clock import Clock, iso
-from .errors import ApiError, parameter_invalid
+from .errors import ApiError, int_param, json_body
 from .faults import Fault, FaultPlan, FaultSpec
 
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ def handle(
             )
         eng = sim.engine
         if endpoint == "create":
-            return Response(201, json=eng.create(api_key, _parse_json(raw)))
+            return Response(201, json=eng.create(api_key, json_body(raw)))
         if endpoint == "list":
             query = parse_qs(urlsplit(target).query, keep_blank_values=True)
             return Response(200, json=_list(eng, api_key, query))
@@ -202,23 +202,6 @@ def _handle_asset(
                         api=endpoint != "chunk")
 
 
-def _parse_json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw.decode("utf-8")) if raw.strip() else None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ApiError(400, "parameter_invalid", f"body: malformed JSON ({e})") from None
-
-
-def _int_param(query: Mapping[str, list[str]], name: str, default: int) -> int:
-    values = query.get(name)
-    if not values:
-        return default
-    try:
-        return int(values[-1])
-    except ValueError:
-        raise parameter_invalid(name, f"must be an integer, got {values[-1]!r}") from None
-
-
 def _list(eng: Engine, key: str, query: Mapping[str, list[str]]) -> dict[str, Any]:
     def multi(name: str) -> list[str]:
         # repeated keys are OR-ed; a comma-separated value is accepted too
@@ -226,8 +209,8 @@ def _list(eng: Engine, key: str, query: Mapping[str, list[str]]) -> dict[str, An
 
     return eng.list(
         key,
-        page=_int_param(query, "page", 1),
-        page_limit=_int_param(query, "page_limit", 10),
+        page=int_param(query, "page", 1),
+        page_limit=int_param(query, "page_limit", 10),
         statuses=multi("status"),
         modes=multi("analysis_mode"),
     )
@@ -253,7 +236,7 @@ def _control(sim: Served, method: str, path: str, raw: bytes) -> Response:
                 sim.clear_faults()
                 return Response(200, json={"cleared": n})
             if method == "POST":
-                body = _parse_json(raw)
+                body = json_body(raw)
                 specs: list[FaultSpec]
                 if isinstance(body, list):
                     specs = body
@@ -269,7 +252,7 @@ def _control(sim: Served, method: str, path: str, raw: bytes) -> Response:
                            headers={"Allow": "GET, POST, DELETE"})
         # /_sim/clock
         if method == "POST":
-            body = _parse_json(raw)
+            body = json_body(raw)
             if not isinstance(body, dict):
                 raise ValueError("send {'advance': s}, {'set': t} or {'speed': f}")
             clock: Any = sim.clock
