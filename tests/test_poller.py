@@ -222,20 +222,20 @@ def test_schedule_backs_off_while_nothing_changes_and_tightens_near_the_end() ->
     interval = 2.0
     seen = []
     for _ in range(12):
-        interval = s.next_interval(previous=interval, changed=False, watched_for=300, batch=batch, eta_s=None)
+        interval = s.next_interval(previous=interval, changed=False, age=300, batch=batch, eta_s=None)
         seen.append(interval)
     # backs off, but never beyond 8 % of the time watched: a change is seen within 8 % of the age
     assert seen == sorted(seen) and seen[-1] == 24
     interval, hours = 2.0, 2 * HOUR
     for _ in range(12):  # two hours in: up to max_interval
-        interval = s.next_interval(previous=interval, changed=False, watched_for=hours, batch=batch, eta_s=None)
+        interval = s.next_interval(previous=interval, changed=False, age=hours, batch=batch, eta_s=None)
     assert interval == 60
-    assert s.next_interval(previous=60, changed=True, watched_for=300, batch=batch, eta_s=None) == 12
+    assert s.next_interval(previous=60, changed=True, age=300, batch=batch, eta_s=None) == 12
     tail = snapshot(0, 3, 115)
-    assert s.next_interval(previous=60, changed=False, watched_for=7200, batch=tail, eta_s=None) == 5
-    assert s.next_interval(previous=60, changed=False, watched_for=7200, batch=batch, eta_s=20) == 5
+    assert s.next_interval(previous=60, changed=False, age=7200, batch=tail, eta_s=None) == 5
+    assert s.next_interval(previous=60, changed=False, age=7200, batch=batch, eta_s=20) == 5
     # the ETA is compared with the interval slept (60 s), not 4 % of a long watch (18 min here)
-    assert s.next_interval(previous=60, changed=True, watched_for=27000, batch=batch, eta_s=2000) == 60
+    assert s.next_interval(previous=60, changed=True, age=27000, batch=batch, eta_s=2000) == 60
     assert s.error_interval(1, None) == 2 and s.error_interval(10, None) == 60
     assert s.error_interval(1, 30) == 30
     with pytest.raises(ValueError, match="min_interval"):
