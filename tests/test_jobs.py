@@ -577,3 +577,16 @@ async def test_the_job_tells_listeners_and_refresh_polls_every_batch(
     told = len(snaps)
     await job.wait()  # waiting again tells the listeners again (the widget pins from the waiting cell)
     assert len(snaps) > told and snaps[-1].finished and snaps[-1].counts == final.counts
+
+
+async def test_results_are_fetched_as_each_batch_ends_and_kept(
+    client: bw.BatchClient, sim: Simulator, tmp_path: Path
+) -> None:
+    job = submit(videos(1200), client, tmp_path / "job.json", chunk_size=400)
+    final = await asyncio.wait_for(job.wait(), 60)
+    assert final.state == "done" and len(job.batch_ids) == 3
+    # fetched in the background as each batch ended (wait() lets them land): once each
+    assert sim.stats["requests"]["results"] == 3
+    out = await job.to_pandas()
+    assert len(out) == 1200 and set(out["status"].astype(str)) <= {"ready", "failed"}
+    assert sim.stats["requests"]["results"] == 3  # to_pandas() made no new request
