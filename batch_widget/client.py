@@ -393,8 +393,13 @@ class BatchClient(AssetsMixin):
         page_limit: int = 10,
         status: str | Iterable[str] | None = None,
         analysis_mode: str | Iterable[str] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> BatchPage:
-        """Fetch one page of the account's batches, newest first."""
+        """Fetch one page of the account's batches, newest first.
+
+        ``retry`` overrides the client's policy for this call (the account poller passes
+        ``NO_RETRY`` and schedules its own retries, so that every watch can show them).
+        """
         if not isinstance(page, int) or page < 1:
             raise InvalidInputError(f"page {page!r} must be an integer >= 1.")
         if not isinstance(page_limit, int) or not 1 <= page_limit <= 50:
@@ -402,7 +407,7 @@ class BatchClient(AssetsMixin):
         params: list[tuple[str, str | int]] = [("page", page), ("page_limit", page_limit)]
         params += [("status", s) for s in choices("status", status, BATCH_STATUSES)]
         params += [("analysis_mode", m) for m in choices("analysis_mode", analysis_mode, ANALYSIS_MODES)]
-        response = await self._request("list batches", "GET", "analyze/batches", params=params)
+        response = await self._request("list batches", "GET", "analyze/batches", params=params, retry=retry)
         return BatchPage.from_dict(response.json(), page=page, limit=page_limit)
 
     async def list(

@@ -1,8 +1,11 @@
-"""Watch one batch on the running event loop and hand each new snapshot to listeners.
+"""Watch one batch and hand each new snapshot to listeners.
 
-The poller is an asyncio task on the loop that started it (in a notebook, the kernel's own), so
-the notebook stays usable while a batch runs. It knows nothing of widgets: listeners receive a
-``PollUpdate`` and do what they like with it.
+A :class:`BatchPoller` is one watch: its :class:`Schedule` says when it next needs a fresh
+status, its :class:`ThroughputEstimator` the rate and ETA, its listeners get a ``PollUpdate``
+after every answer. The requests themselves are made by its client's
+:class:`~batch_widget.account_poller.AccountPoller`, an asyncio task on the loop that started it
+(in a notebook, the kernel's own), which serves every watch of that client with one list
+request per cycle. It knows nothing of widgets: listeners do what they like with an update.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
-from ._aio import loop_running, run_in_thread, sleep_or_wake
-from .client import NO_RETRY, BatchClient, validate_batch_id
+from ._aio import loop_running, run_in_thread
+from .account_poller import AccountPoller
+from .client import BatchClient, validate_batch_id
 from .errors import APIError, BatchWidgetError, TransportError, describe_error
 from .models import Batch, BatchStatus
 
@@ -33,7 +37,9 @@ WatchState = Literal["starting", "watching", "retrying", "done", "error", "stopp
 class Schedule:
     """When to poll next.
 
-    The interval follows the batch's age (the time watched so far): while counts change it is
+    The interval follows the batch's age (since its ``created_at``, on the server's clock; a
+    watch attached to a 6-hour-old batch starts where a watch from its creation would be by
+    then, not at the floor): while counts change it is
     ``age_fraction`` of the age (4 %: a fresh bar); while nothing changes it backs off by
     ``idle_growth`` per poll, but never beyond ``idle_fraction`` of the age (8 %), so that any
     change is shown within 8 % of the batch's elapsed time (the goal is 10 %). Always within
@@ -57,7 +63,7 @@ class Schedule:
 
     min_interval: float = 3.0
     max_interval: float = 60.0
-    age_fraction: float = 0.04  # poll every 4 % of the time watched so far while counts change...
+    age_fraction: float = 0.04  # poll every 4 % of the batch's age while counts change...
     idle_growth: float = 1.5  # ...back off by this factor while they don't...
     idle_fraction: float = 0.08  # ...but never beyond 8 % of it: a change is seen within 8 % of age
     tail_interval: float = 5.0  # when the end is near (no queued items, ETA close, canceling)
@@ -78,11 +84,12 @@ class Schedule:
         *,
         previous: float,
         changed: bool,
-        watched_for: float,
+        age: float,
         batch: Batch,
         eta_s: float | None,
     ) -> float:
-        age = max(0.0, watched_for)
+        """Seconds until the next poll, after one that saw ``batch`` at ``age`` seconds old."""
+        age = max(0.0, age)
         base = self.age_fraction * age
         if changed:
             interval = base
@@ -101,6 +108,7 @@ class Schedule:
         return interval
 
     def error_interval(self, failures: int, retry_after: float | None) -> float:
+        """Seconds until the retry after ``failures`` transient errors in a row."""
         delay = min(self.max_interval, self.error_base * 2.0 ** (failures - 1))
         if retry_after is not None:
             delay = max(delay, retry_after)
@@ -188,6 +196,13 @@ class BatchPoller:
     Use :meth:`shared` to get the one poller for a batch in this process (a re-run cell shares
     it); listeners receive a :class:`PollUpdate` after every poll. Time comes from the client's
     :class:`~batch_widget.clock.Clock`, so tests can live through hours of a batch in seconds.
+
+    While running it is subscribed to its client's
+    :class:`~batch_widget.account_poller.AccountPoller`, which polls for every watch of that
+    client at once and calls :meth:`take`, :meth:`transient` or :meth:`fatal` with the answer.
+    A snapshot that arrives before this watch was due (another watch's cycle) is shown at once
+    and feeds the estimator, but only pulls the next poll in, never pushes it back: the schedule
+    advances on this watch's own polls.
     """
 
     def __init__(
@@ -202,13 +217,19 @@ class BatchPoller:
         self.schedule = schedule or Schedule()
         self._listeners: list[Listener] = []
         self._queues: list[asyncio.Queue[PollUpdate | None]] = []
-        self._task: asyncio.Task[None] | None = None
-        self._wake: asyncio.Event | None = None
+        self._account: AccountPoller | None = None  # while subscribed (running)
         self._done: asyncio.Future[Batch] | None = None
         self._users = 0
         self.estimator = ThroughputEstimator()
         self.polls = 0
         self.update = PollUpdate(batch_id=batch_id, batch=None, state="starting")
+        self.due = 0.0
+        """Client-clock time at which this watch next needs a fresh status."""
+        self.interval = self.schedule.min_interval
+        """The interval the schedule chose at this watch's last own poll."""
+        self._failures = 0
+        self._started = self._polled_at = 0.0  # client-clock times: start, this watch's last own poll
+        self._polled_counts: tuple[object, ...] | None = None  # what that poll saw
 
     # -- sharing ------------------------------------------------------------------------------
 
@@ -265,7 +286,7 @@ class BatchPoller:
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._account is not None
 
     @property
     def finished(self) -> bool:
@@ -282,24 +303,24 @@ class BatchPoller:
         loop = asyncio.get_running_loop()
         if self._done is None or self._done.done() or self._done.get_loop() is not loop:
             self._done = loop.create_future()
-        self._wake = asyncio.Event()
         if self.update.state == "stopped":
             self._publish(replace(self.update, state="starting", error=""))
-        self._task = loop.create_task(self._run(), name=f"batch_widget poll {self.batch_id}")
+        self.due = self._started = self._polled_at = self.client.clock.monotonic()  # first poll: now
+        self._account = AccountPoller.of(self.client)
+        self._account.subscribe(self)
 
     def stop(self) -> None:
         """Stop polling; ``wait()`` then returns the last snapshot."""
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-        self._task = None  # stopped from now on, even before the loop delivers the cancel
+        self._unsubscribe()  # stopped from now on
         if not self.finished:
             self._publish(replace(self.update, state="stopped"))
         self._finish()
 
     def refresh(self) -> None:
         """Poll now instead of at the next scheduled time."""
-        if self._wake is not None:
-            self._wake.set()
+        if self._account is not None:
+            self.due = self.client.clock.monotonic()
+            self._account.wake()
 
     async def wait(self) -> Batch:
         """Wait, without blocking the event loop, until the batch ends; return the final snapshot.
@@ -330,82 +351,80 @@ class BatchPoller:
             "Use `await w.wait()` in a notebook to keep them updating.",
         )
 
-    # -- the loop -----------------------------------------------------------------------------
+    # -- answers from the account poller -----------------------------------------------------
 
-    async def _pause(self, seconds: float) -> None:
-        assert self._wake is not None
-        await sleep_or_wake(seconds, self._wake, self.client.clock.sleep)
+    def take(self, batch: Batch, *, now: float, scheduled: bool) -> None:
+        """A fresh snapshot of this batch, at client-clock time ``now``.
 
-    async def _run(self) -> None:
-        clock = self.client.clock
-        started = clock.monotonic()
-        interval = self.schedule.min_interval
-        failures = 0
-        last_counts: tuple[object, ...] | None = None
-        try:
-            while True:
-                try:
-                    batch = await self.client.get(self.batch_id, retry=NO_RETRY)
-                except (APIError, TransportError) as error:
-                    self.polls += 1
-                    if not getattr(error, "retryable", False):
-                        self._fail(error)
-                        return
-                    failures += 1
-                    retry_after = error.retry_after if isinstance(error, APIError) else None
-                    delay = self.schedule.error_interval(failures, retry_after)
-                    self._publish(
-                        replace(
-                            self.update,
-                            state="retrying",
-                            error=f"{describe_error(error)}; retrying in {delay:.0f} s (attempt {failures + 1})",
-                            interval_s=delay,
-                            exception=error,
-                        )
-                    )
-                    await self._pause(delay)
-                    continue
-                except BatchWidgetError as error:
-                    self._fail(error)
-                    return
-                self.polls += 1
-                failures = 0
-                now = clock.monotonic()
-                counts = (batch.status, batch.total_items, *batch.counts.values())
-                changed = counts != last_counts
-                last_counts = counts
-                self.estimator.add(now, batch.done_items)
-                remaining = max(0, batch.total_items - batch.done_items)
-                eta = None if batch.is_terminal else self.estimator.eta_seconds(remaining)
-                interval = self.schedule.next_interval(
-                    previous=interval, changed=changed, watched_for=now - started, batch=batch, eta_s=eta
-                )
-                state: WatchState = "done" if batch.is_terminal else "watching"
-                self._publish(
-                    PollUpdate(
-                        batch_id=self.batch_id,
-                        batch=batch,
-                        state=state,
-                        rate_per_min=self.estimator.rate_per_min,
-                        eta_s=eta,
-                        interval_s=interval,
-                        # on the server's clock, so the view's elapsed time and expiry countdown
-                        # agree with the API's timestamps even when the local clock is off
-                        updated_at=self.client.server_now(),
-                        history=tuple(self.estimator.history),
-                    )
-                )
-                if batch.is_terminal:
-                    self._finish()
-                    return
-                await self._pause(interval)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # a bug must end the watch visibly, never kill the kernel
-            log.exception("poller for batch %s crashed", self.batch_id)
-            self._fail(error)
+        ``scheduled``: this was this watch's own poll (it was due), so the schedule advances
+        from it. Otherwise the snapshot came with another watch's poll: it is shown and counted
+        all the same, and may only bring the next poll closer (the end drawing near, counts
+        starting to move), never push it back.
+        """
+        self.polls += 1
+        self._failures = 0
+        counts = (batch.status, batch.total_items, *batch.counts.values())
+        self.estimator.add(now, batch.done_items)
+        remaining = max(0, batch.total_items - batch.done_items)
+        eta = None if batch.is_terminal else self.estimator.eta_seconds(remaining)
+        server_now = self.client.server_now()
+        # the schedule follows the batch's age, not the watch's: attaching late starts late
+        age = (server_now - batch.created_at).total_seconds() if batch.created_at else now - self._started
+        interval = self.schedule.next_interval(
+            previous=self.interval, changed=counts != self._polled_counts, age=age, batch=batch, eta_s=eta
+        )
+        if scheduled:
+            self.interval, self._polled_at, self._polled_counts = interval, now, counts
+            self.due = now + interval
+        else:
+            self.due = min(self.due, self._polled_at + interval)
+        self._publish(
+            PollUpdate(
+                batch_id=self.batch_id,
+                batch=batch,
+                state="done" if batch.is_terminal else "watching",
+                rate_per_min=self.estimator.rate_per_min,
+                eta_s=eta,
+                interval_s=max(0.0, self.due - now),
+                # on the server's clock, so the view's elapsed time and expiry countdown
+                # agree with the API's timestamps even when the local clock is off
+                updated_at=server_now,
+                history=tuple(self.estimator.history),
+            )
+        )
+        if batch.is_terminal:
+            self._unsubscribe()
+            self._finish()
+
+    def transient(self, error: APIError | TransportError) -> None:
+        """The status request failed and may succeed later: show it, retry on the error schedule."""
+        self.polls += 1
+        self._failures += 1
+        retry_after = error.retry_after if isinstance(error, APIError) else None
+        delay = self.schedule.error_interval(self._failures, retry_after)
+        self.due = self.client.clock.monotonic() + delay
+        self._publish(
+            replace(
+                self.update,
+                state="retrying",
+                error=f"{describe_error(error)}; retrying in {delay:.0f} s (attempt {self._failures + 1})",
+                interval_s=delay,
+                exception=error,
+            )
+        )
+
+    def fatal(self, error: BaseException) -> None:
+        """The watch cannot go on (a 404, a bad key, a bug): it ends with this error."""
+        self.polls += 1
+        self._fail(error)
+
+    def _unsubscribe(self) -> None:
+        if self._account is not None:
+            self._account.unsubscribe(self)
+            self._account = None
 
     def _fail(self, error: BaseException) -> None:
+        self._unsubscribe()
         self._publish(replace(self.update, state="error", error=describe_error(error), exception=error))
         self._finish(error)
 

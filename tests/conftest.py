@@ -74,6 +74,20 @@ def vt_of(client: BatchClient) -> VirtualTime:
     return client.clock
 
 
+async def delete_while_watched(client: BatchClient, sim: Simulator, poller: Any) -> None:
+    """Delete a watched batch for real (cancel, let it end, delete), refresh its watch: it ends on the 404."""
+    from batch_widget import NotFoundError
+
+    await client.cancel(poller.batch_id)
+    sim.clock.advance(2 * 3600)
+    await client.delete(poller.batch_id)
+    poller.refresh()
+    with pytest.raises(NotFoundError):
+        await asyncio.wait_for(poller.wait(), 10)
+    assert poller.update.state == "error" and poller.update.error.startswith("Batch not found")
+    assert poller.update.batch is not None  # the last snapshot is kept
+
+
 class Displays:
     """Stands in for IPython.display.display: records bundles and display-id updates."""
 

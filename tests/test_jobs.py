@@ -21,6 +21,7 @@ import pytest
 import batch_widget as bw
 import batch_widget.jobs as jobs_mod
 from batch_widget.jobs import Job, Manifest, plan_chunks, prepare_requests, stable_custom_id
+from batch_widget.poller import BatchPoller
 from batch_widget.simulator import Fault, ManualClock, Simulator
 from batch_widget.simulator.engine import ItemSpec
 
@@ -560,16 +561,32 @@ async def test_the_job_tells_listeners_and_refresh_polls_every_batch(
         await asyncio.sleep(0.01)
         if len(job.batch_ids) == 3:
             break
-    gets = sim.stats["requests"].get("get", 0)
+    # the job's batches share one account poller: a refresh is one cycle (a list request) that
+    # brings every batch a fresh snapshot, not one get per batch
+    pollers = [BatchPoller.shared(client, batch_id) for batch_id in job.batch_ids]
+    polls = [p.polls for p in pollers]
     job.refresh()  # public: what the widget's refresh button calls
     for _ in range(300):
         await asyncio.sleep(0.01)
-        if sim.stats["requests"].get("get", 0) >= gets + 3:
+        if all(p.polls > n for p, n in zip(pollers, polls, strict=True)):
             break
-    assert sim.stats["requests"].get("get", 0) >= gets + 3, "refresh() did not poll every batch"
+    assert all(p.polls > n for p, n in zip(pollers, polls, strict=True)), "refresh() did not poll every batch"
     final = await asyncio.wait_for(job.wait(), 60)
     assert final.state == "done" and [len(c.custom_ids) for c in job.chunks] == [400, 400, 400]
     assert snaps and snaps[-1].finished and snaps[-1] == final
     told = len(snaps)
     await job.wait()  # waiting again tells the listeners again (the widget pins from the waiting cell)
     assert len(snaps) > told and snaps[-1].finished and snaps[-1].counts == final.counts
+
+
+async def test_results_are_fetched_as_each_batch_ends_and_kept(
+    client: bw.BatchClient, sim: Simulator, tmp_path: Path
+) -> None:
+    job = submit(videos(1200), client, tmp_path / "job.json", chunk_size=400)
+    final = await asyncio.wait_for(job.wait(), 60)
+    assert final.state == "done" and len(job.batch_ids) == 3
+    # fetched in the background as each batch ended (wait() lets them land): once each
+    assert sim.stats["requests"]["results"] == 3
+    out = await job.to_pandas()
+    assert len(out) == 1200 and set(out["status"].astype(str)) <= {"ready", "failed"}
+    assert sim.stats["requests"]["results"] == 3  # to_pandas() made no new request

@@ -11,7 +11,7 @@ from batch_widget.models import Batch
 from batch_widget.poller import BatchPoller, PollUpdate, Schedule, ThroughputEstimator
 from batch_widget.simulator import Fault, Simulator
 
-from .conftest import PROMPT, requests_for, vt_of
+from .conftest import PROMPT, delete_while_watched, requests_for, vt_of
 
 HOUR = 3600.0
 
@@ -118,14 +118,8 @@ async def test_deleted_while_watched(real_client: BatchClient, sim: Simulator) -
         if poller.polls:
             break
     assert poller.update.state == "watching"
-    await real_client.cancel(batch_id)
-    sim.clock.advance(2 * HOUR)
-    await real_client.delete(batch_id)
-    poller.refresh()
-    with pytest.raises(NotFoundError):
-        await asyncio.wait_for(poller.wait(), 10)
-    assert poller.update.state == "error" and poller.update.error.startswith("Batch not found")
-    assert poller.update.batch is not None and poller.update.batch.total_items == 30  # the last snapshot is kept
+    await delete_while_watched(real_client, sim, poller)
+    assert poller.update.batch is not None and poller.update.batch.total_items == 30
 
 
 async def test_shared_poller_and_release(real_client: BatchClient, sim: Simulator) -> None:
@@ -222,20 +216,20 @@ def test_schedule_backs_off_while_nothing_changes_and_tightens_near_the_end() ->
     interval = 2.0
     seen = []
     for _ in range(12):
-        interval = s.next_interval(previous=interval, changed=False, watched_for=300, batch=batch, eta_s=None)
+        interval = s.next_interval(previous=interval, changed=False, age=300, batch=batch, eta_s=None)
         seen.append(interval)
     # backs off, but never beyond 8 % of the time watched: a change is seen within 8 % of the age
     assert seen == sorted(seen) and seen[-1] == 24
     interval, hours = 2.0, 2 * HOUR
     for _ in range(12):  # two hours in: up to max_interval
-        interval = s.next_interval(previous=interval, changed=False, watched_for=hours, batch=batch, eta_s=None)
+        interval = s.next_interval(previous=interval, changed=False, age=hours, batch=batch, eta_s=None)
     assert interval == 60
-    assert s.next_interval(previous=60, changed=True, watched_for=300, batch=batch, eta_s=None) == 12
+    assert s.next_interval(previous=60, changed=True, age=300, batch=batch, eta_s=None) == 12
     tail = snapshot(0, 3, 115)
-    assert s.next_interval(previous=60, changed=False, watched_for=7200, batch=tail, eta_s=None) == 5
-    assert s.next_interval(previous=60, changed=False, watched_for=7200, batch=batch, eta_s=20) == 5
+    assert s.next_interval(previous=60, changed=False, age=7200, batch=tail, eta_s=None) == 5
+    assert s.next_interval(previous=60, changed=False, age=7200, batch=batch, eta_s=20) == 5
     # the ETA is compared with the interval slept (60 s), not 4 % of a long watch (18 min here)
-    assert s.next_interval(previous=60, changed=True, watched_for=27000, batch=batch, eta_s=2000) == 60
+    assert s.next_interval(previous=60, changed=True, age=27000, batch=batch, eta_s=2000) == 60
     assert s.error_interval(1, None) == 2 and s.error_interval(10, None) == 60
     assert s.error_interval(1, 30) == 30
     with pytest.raises(ValueError, match="min_interval"):

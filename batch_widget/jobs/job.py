@@ -41,6 +41,7 @@ from ..peek import peek, rows_to_frame
 from ..poller import BatchPoller, PollUpdate, Schedule
 from ..validation import MAX_REQUESTS, validate_batch_id
 from .manifest import Chunk, Manifest
+from .prefetch import FinishedResults
 from .recovery import find_matches
 from .registry import LiveJobs
 from .results import empty_long_frame, join_to_inputs, newest_outcomes, rows_to_retry
@@ -92,7 +93,7 @@ class Job:
         self.skipped_rows = 0
         self._pollers: dict[str, BatchPoller] = {}
         self._updates: dict[str, PollUpdate] = {}
-        self._final_lines: dict[str, list[ResultLine | ResultLineError]] = {}
+        self._results = FinishedResults(self.client)  # fetched as each batch ends, kept
         self._listeners: list[JobListener] = []
         self._task: asyncio.Task[None] | None = None
         self._done: asyncio.Future[JobSnapshot] | None = None
@@ -215,7 +216,9 @@ class Job:
         if self._done is None:
             raise BatchWidgetError("Job.wait() needs a running event loop; in a script use wait_blocking().")
         try:
-            return await asyncio.shield(self._done)
+            snap = await asyncio.shield(self._done)
+            await self._results.settle()  # the ended batches' results are here: to_pandas() is instant
+            return self.snapshot() if self.finished else snap  # as of now, like the one told below
         finally:
             if self.finished:
                 self._changed()
@@ -455,16 +458,10 @@ class Job:
     # -- plumbing -------------------------------------------------------------------------------
 
     async def _lines(self, batch_id: str) -> list[ResultLine | ResultLineError]:
-        """A batch's results; kept once the batch has ended (they cannot change any more), so
-        ``to_pandas`` and ``resubmit`` do not download the same finished batches again."""
-        cached = self._final_lines.get(batch_id)
-        if cached is not None:
-            return cached
-        lines = await self.client.result_lines(batch_id)
+        """A batch's results: an ended batch's were fetched as it ended (or are now), and kept."""
         update = self._updates.get(batch_id)
-        if update is not None and update.batch is not None and update.batch.is_terminal:
-            self._final_lines[batch_id] = lines
-        return lines
+        ended = update is not None and update.batch is not None and update.batch.is_terminal
+        return await self._results.lines(batch_id, ended=ended)
 
     def _changed(self) -> None:
         snap = self.snapshot()
@@ -670,6 +667,8 @@ class Job:
     def _on_poll(self, update: PollUpdate) -> None:
         self._updates[update.batch_id] = update
         if update.finished:
+            if update.state == "done":
+                self._results.prefetch(update.batch_id)
             self._poke()
             if self._active is not None and update.batch is not None and update.batch.is_terminal:
                 self._active = max(0, self._active - 1)
