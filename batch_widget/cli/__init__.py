@@ -21,8 +21,8 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from ..errors import BatchWidgetError, describe_error
-from .context import EXIT_INTERRUPTED, EXIT_USAGE, Context, exit_code_for
+from ..errors import BatchWidgetError
+from .context import EXIT_INTERRUPTED, EXIT_USAGE, Context, error_text, exit_code_for
 from .parser import build_parser
 from .render import EVENTS, Mode, Output
 
@@ -82,6 +82,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
             return code
         except BatchWidgetError as error:
             code = exit_code_for(error)
-            out.error(describe_error(error), exit_code=code, error_type=type(error).__name__)
+            out.error(error_text(error), exit_code=code, error_type=type(error).__name__)
+        finally:
+            out.end_live()  # a bug's traceback too leaves the terminal as it was (cursor shown)
     out.end(code)
     return code

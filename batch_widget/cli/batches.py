@@ -68,11 +68,11 @@ async def watch_batches(client: BatchClient, batch_ids: list[str], out: Output, 
             poller.remove_listener(show)
             poller.release()
         out.end_live()
+    if gave_up:  # before the others: a given-up watch also ends with "stopped before any status"
+        raise next(iter(gave_up.values()))
     for result in finals:
         if isinstance(result, BaseException):
             raise result
-    if gave_up:
-        raise next(iter(gave_up.values()))
     return [r for r in finals if isinstance(r, Batch)]
 
 

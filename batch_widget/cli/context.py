@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..client import API_KEY_ENV, BASE_URL_ENV, BatchClient
-from ..errors import BatchWidgetError, ConfigurationError, InvalidInputError
+from ..errors import APIError, BatchWidgetError, ConfigurationError, InvalidInputError, describe_error
 from ..models import Batch
 from ..poller import Schedule
 
@@ -27,6 +27,7 @@ __all__ = [
     "EXIT_USAGE",
     "Context",
     "UsageError",
+    "error_text",
     "exit_code_for",
     "outcome_code",
     "read_api_key",
@@ -50,6 +51,16 @@ def exit_code_for(error: BaseException) -> int:
     if isinstance(error, (UsageError, InvalidInputError, ConfigurationError)):
         return EXIT_USAGE
     return EXIT_API
+
+
+def error_text(error: BaseException) -> str:
+    """The sentence a terminal shows for an error (the client's messages never hold the key)."""
+    if isinstance(error, APIError):
+        where = f" (batch {error.batch_id})" if error.batch_id else ""
+        return describe_error(error) + where
+    if isinstance(error, BatchWidgetError):
+        return str(error)  # transport errors: the operation, the cause and what to check
+    return describe_error(error)
 
 
 def outcome_code(batches: Sequence[Batch]) -> int:
