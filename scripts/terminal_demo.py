@@ -42,9 +42,13 @@ def main() -> int:
         env = dict(os.environ, TWELVELABS_API_KEY=sim.api_key, TWELVELABS_BASE_URL=sim.base_url,
                    PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))  # fmt: skip
         try:
-            return subprocess.call([sys.executable, "-m", "batch_widget", *command[1:]], env=env)
+            code = subprocess.call([sys.executable, "-m", "batch_widget", *command[1:]], env=env)
         except KeyboardInterrupt:  # the child got the Ctrl-C too and printed how to re-attach
             return 130
+        print(
+            f"[batch-widget exited {code}: 0 every item ready, 1 some failed (the demo fails a few)]", file=sys.stderr
+        )
+        return 0 if code in (0, 1) else code  # failed items are part of the show, not a failed demo
 
 
 if __name__ == "__main__":
