@@ -1,0 +1,137 @@
+"""What every subcommand shares: the exit codes, the API key, the client and the poll schedule.
+
+The key is read from ``TWELVELABS_API_KEY`` or from the first line of ``--api-key-file``, never
+from an argument: argv shows in ``ps`` and in shell history. It goes straight into the client
+(whose repr hides it) and into no message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..client import API_KEY_ENV, BASE_URL_ENV, BatchClient
+from ..errors import APIError, BatchWidgetError, ConfigurationError, InvalidInputError, describe_error
+from ..models import Batch
+from ..poller import Schedule
+
+__all__ = [
+    "EXIT_API",
+    "EXIT_INTERRUPTED",
+    "EXIT_NOT_READY",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "Context",
+    "UsageError",
+    "error_text",
+    "exit_code_for",
+    "outcome_code",
+    "read_api_key",
+]
+
+EXIT_OK = 0  # every item ready (or the command did what it was asked)
+EXIT_NOT_READY = 1  # the batch(es) or job ended with failed, canceled or expired items
+EXIT_USAGE = 2  # bad usage or input, refused before any request
+EXIT_API = 3  # an API or network error that did not recover
+EXIT_INTERRUPTED = 130  # Ctrl-C: the batches keep running
+
+PROG = "batch-widget"
+
+
+class UsageError(BatchWidgetError):
+    """Bad usage or input found by the command line itself (exit 2)."""
+
+
+def exit_code_for(error: BaseException) -> int:
+    """The exit code of an error that ended a command."""
+    if isinstance(error, (UsageError, InvalidInputError, ConfigurationError)):
+        return EXIT_USAGE
+    return EXIT_API
+
+
+def error_text(error: BaseException) -> str:
+    """The sentence a terminal shows for an error (the client's messages never hold the key)."""
+    if isinstance(error, APIError):
+        where = f" (batch {error.batch_id})" if error.batch_id else ""
+        return describe_error(error) + where
+    if isinstance(error, BatchWidgetError):
+        return str(error)  # transport errors: the operation, the cause and what to check
+    return describe_error(error)
+
+
+def outcome_code(batches: Sequence[Batch]) -> int:
+    """0 when every item of every batch is ready, else 1."""
+    return EXIT_OK if all(b.ready_items == b.total_items for b in batches) else EXIT_NOT_READY
+
+
+def read_api_key(key_file: str | None, environ: Mapping[str, str]) -> str:
+    """The API key from ``key_file`` (its first line, stripped) or ``TWELVELABS_API_KEY``.
+
+    Raises
+    ------
+    UsageError
+        Naming both places looked at, when neither holds a key.
+    """
+    if key_file is not None:
+        try:
+            text = Path(key_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise UsageError(f"cannot read --api-key-file {key_file!r}: {reason}.") from None
+        first = text.splitlines()[0].strip() if text else ""
+        if not first:
+            raise UsageError(f"--api-key-file {key_file!r} has no key on its first line.")
+        return first
+    key = environ.get(API_KEY_ENV, "").strip()
+    if not key:
+        raise UsageError(
+            f"no TwelveLabs API key: set the {API_KEY_ENV} environment variable or pass --api-key-file PATH "
+            "(a file whose first line is the key). There is no --api-key option: a key in the command line "
+            "shows in `ps` and in shell history."
+        )
+    return key
+
+
+@dataclass
+class Context:
+    """One run of the command: its parsed arguments and what Ctrl-C should tell the user."""
+
+    args: argparse.Namespace
+    argv: list[str]
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    #: the batches this run knows of, for the re-attach hint after Ctrl-C
+    batch_ids: list[str] = field(default_factory=list)
+    #: set by ``submit``: re-running the same command resumes the job
+    resume_hint: str = ""
+
+    @property
+    def json(self) -> bool:
+        return bool(getattr(self.args, "json", False))
+
+    def client(self) -> BatchClient:
+        """A client from the key and ``--base-url`` (or ``TWELVELABS_BASE_URL``)."""
+        key = read_api_key(getattr(self.args, "api_key_file", None), self.environ)
+        base_url = getattr(self.args, "base_url", None) or self.environ.get(BASE_URL_ENV) or None
+        return BatchClient(key, base_url=base_url)
+
+    def schedule(self) -> Schedule:
+        """The pollers' schedule, with ``--min-interval`` as its floor."""
+        floor = float(getattr(self.args, "min_interval", 3.0))
+        return Schedule(min_interval=floor, max_interval=max(60.0, floor))
+
+    def command_line(self) -> str:
+        """This very command, to re-run (argv holds no key: there is no option for one)."""
+        return shlex.join([PROG, *self.argv])
+
+    def reattach_hint(self) -> str:
+        """What to run to pick the work up again after Ctrl-C."""
+        parts = []
+        if self.batch_ids:
+            parts.append(f"watch them again with: {shlex.join([PROG, 'watch', *self.batch_ids])}")
+        if self.resume_hint:
+            parts.append(self.resume_hint)
+        return "; ".join(parts)
