@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
@@ -69,7 +70,8 @@ def join_results(
     wanted = keys.astype(object).tolist()
     attached = right.reindex(wanted)  # unmatched keys → rows of missing values, dtypes kept
     if "note" in attached.columns:
-        unmatched = ~pd.Index(wanted).isin(right.index)
+        known = set(right.index.tolist())  # a set: Index.isin on Arrow strings goes element by element
+        unmatched = np.fromiter((key not in known for key in wanted), dtype=bool, count=len(wanted))
         if unmatched.any():
             note = attached["note"].astype(object).to_numpy(copy=True)
             note[unmatched & pd.isna(note)] = NOTE_NO_INPUT_MATCH

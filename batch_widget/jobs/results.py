@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..frames import join_results, results_to_frame
@@ -34,12 +35,15 @@ def empty_long_frame() -> pd.DataFrame:
 def newest_outcomes(long: pd.DataFrame) -> pd.DataFrame:
     """One row per custom_id: its newest attempt, with ``attempts`` and ``status_history``."""
     keyed = long[long["custom_id"].notna()]
-    statuses = keyed["status"].astype(object).where(keyed["status"].notna(), "missing").astype(str)
-    grouped = statuses.groupby(keyed["custom_id"].astype(object), sort=False)
+    statuses = keyed["status"].astype(object).where(keyed["status"].notna(), "missing").astype(str).tolist()
+    history: dict[object, list[str]] = {}
+    for cid, status in zip(keyed["custom_id"].astype(object).tolist(), statuses, strict=True):
+        history.setdefault(cid, []).append(status)
     newest = keyed.drop_duplicates("custom_id", keep="last").copy()
-    cids = newest["custom_id"].astype(object)
-    newest["attempts"] = cids.map(grouped.size()).astype("int64").to_numpy()
-    newest["status_history"] = cids.map(grouped.agg(lambda s: " → ".join(s))).to_numpy()
+    order = newest["custom_id"].astype(object).tolist()
+    # plain Python over the rows: a groupby with a joining lambda was half of to_pandas' time
+    newest["attempts"] = np.fromiter((len(history[c]) for c in order), dtype="int64", count=len(order))
+    newest["status_history"] = [" → ".join(history[c]) for c in order]
     result: pd.DataFrame = newest
     return result
 
