@@ -398,6 +398,7 @@ class Job:
             manifest=self.path.name,
             updated_at=format_time(self.client.server_now()) or "",
             slot_poll=self.slot_poll,
+            uploads=self.uploads.counts() if self.uploads is not None else None,
         )
 
     def plan(self, custom_ids: Iterable[str], *, attempt: int | None, resubmit_of: Iterable[int] = ()) -> list[Chunk]:
