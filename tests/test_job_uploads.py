@@ -172,3 +172,35 @@ def test_a_job_without_uploads_shows_no_upload_line() -> None:
     counts = UploadCounts(uploading=12, processing=5, ready=80, failed=1, bytes_sent=34_000_000,
                           bytes_total=120_000_000, rate=8_100_000.0)  # fmt: skip
     assert counts.describe() == "12 uploading (34 MB of 120 MB, 8.1 MB/s) · 5 processing · 80 ready · 1 failed"
+
+
+@pytest.mark.kernel
+def test_videos_to_table_notebook_runs_end_to_end(tmp_path: Path) -> None:
+    import os
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / "videos_to_table.ipynb", as_version=4)
+    env_backup = dict(os.environ)
+    os.environ["BW_DEMO_SPEED"] = "3000"
+    os.environ["BW_MANIFEST"] = str(tmp_path / "videos_to_table.manifest.json")
+    os.environ.pop("TWELVELABS_API_KEY", None)
+    try:
+        NotebookClient(
+            nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        ).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(env_backup)
+    text = json.dumps(nb, ensure_ascii=False)
+    assert '"ename"' not in text
+    assert "Job done: 7 ready, 1 failed of 8 rows" in text or "Job done: 7 ready of 8 rows" in text
+    assert "uploads: 7 ready · 1 failed" in text  # the upload stage, in the summary
+    assert "{'ready': 7, 'failed': 1}" in text  # one joined table: every row, the failed upload's included
+    man = json.loads((tmp_path / "videos_to_table.manifest.json").read_text())
+    ups = [r["upload"] for r in man["rows"].values()]
+    assert len(ups) == 8 and sum(u["state"] == "ready" for u in ups) == 7 and all(u.get("asset_id") for u in ups)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    pinned = [o for o in outputs if "bw-job-static" in o.get("data", {}).get("text/html", "")]
+    assert pinned and all("application/vnd.jupyter.widget-view+json" not in o["data"] for o in pinned)
