@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -72,6 +74,23 @@ def vt_of(client: BatchClient) -> VirtualTime:
     """The virtual clock of a client made by :func:`virtual_client`."""
     assert isinstance(client.clock, VirtualTime), "this client was not made with a VirtualTime clock"
     return client.clock
+
+
+def run_notebook(path: Path, workdir: Path, env: dict[str, str]) -> Any:
+    """Run a notebook in a real kernel (nbclient) with ``env`` set and no API key: the executed notebook."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    backup = dict(os.environ)
+    os.environ.update(env)
+    os.environ.pop("TWELVELABS_API_KEY", None)
+    try:
+        NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(backup)
+    return nb
 
 
 class Displays:

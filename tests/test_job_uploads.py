@@ -18,7 +18,7 @@ from batch_widget.jobs.registry import LiveJobs
 from batch_widget.jobs.snapshot import project
 from batch_widget.simulator import ManualClock, Simulator
 
-from .conftest import SECRET_KEY, virtual_client
+from .conftest import SECRET_KEY, run_notebook, virtual_client
 
 
 @pytest.fixture
@@ -176,23 +176,8 @@ def test_a_job_without_uploads_shows_no_upload_line() -> None:
 
 @pytest.mark.kernel
 def test_videos_to_table_notebook_runs_end_to_end(tmp_path: Path) -> None:
-    import os
-
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / "videos_to_table.ipynb", as_version=4)
-    env_backup = dict(os.environ)
-    os.environ["BW_DEMO_SPEED"] = "3000"
-    os.environ["BW_MANIFEST"] = str(tmp_path / "videos_to_table.manifest.json")
-    os.environ.pop("TWELVELABS_API_KEY", None)
-    try:
-        NotebookClient(
-            nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-        ).execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(env_backup)
+    env = {"BW_DEMO_SPEED": "3000", "BW_MANIFEST": str(tmp_path / "videos_to_table.manifest.json")}
+    nb = run_notebook(Path(__file__).resolve().parents[1] / "notebooks" / "videos_to_table.ipynb", tmp_path, env)
     text = json.dumps(nb, ensure_ascii=False)
     assert '"ename"' not in text
     assert "Job done: 7 ready, 1 failed of 8 rows" in text or "Job done: 7 ready of 8 rows" in text

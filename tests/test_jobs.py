@@ -24,7 +24,7 @@ from batch_widget.jobs import Job, Manifest, plan_chunks, prepare_requests, stab
 from batch_widget.simulator import Fault, ManualClock, Simulator
 from batch_widget.simulator.engine import ItemSpec
 
-from .conftest import PROMPT, SECRET_KEY, Displays, requests_for, virtual_client, vt_of
+from .conftest import PROMPT, SECRET_KEY, Displays, requests_for, run_notebook, virtual_client, vt_of
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 2500
@@ -504,21 +504,8 @@ def test_resume_from_the_manifest_in_a_fresh_kernel(kernel: Any, tmp_path: Path)
 
 @pytest.mark.kernel
 def test_many_videos_notebook_runs_end_to_end(tmp_path: Path) -> None:
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(ROOT / "notebooks" / "many_videos.ipynb", as_version=4)
-    env_backup = dict(os.environ)
-    os.environ["BW_DEMO_SPEED"] = "3000"
-    os.environ["BW_MANIFEST"] = str(tmp_path / "many_videos.manifest.json")
-    os.environ.pop("TWELVELABS_API_KEY", None)
-    try:
-        NotebookClient(
-            nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-        ).execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(env_backup)
+    env = {"BW_DEMO_SPEED": "3000", "BW_MANIFEST": str(tmp_path / "many_videos.manifest.json")}
+    nb = run_notebook(ROOT / "notebooks" / "many_videos.ipynb", tmp_path, env)
     text = json.dumps(nb)
     assert "Job done" in text and '"ename"' not in text
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
