@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["num", "outcome"]
+__all__ = ["num", "outcome", "size"]
 
 
 def num(n: int) -> str:
@@ -16,3 +16,15 @@ def outcome(counts: Mapping[str, int]) -> str:
     """ "114 ready, 6 failed": the finished outcomes that are not zero."""
     parts = [f"{num(counts.get(k, 0))} {k}" for k in ("ready", "failed", "canceled") if counts.get(k, 0)]
     return ", ".join(parts) or "no items finished"
+
+
+def size(n: float) -> str:
+    """Bytes in decimal units, as the live view writes them: 512 → "512 B", 8_100_000 → "8.1 MB"."""
+    value = max(float(n), 0.0)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            break
+        value /= 1000
+    if unit == "B":
+        return f"{int(value)} B"
+    return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"

@@ -71,6 +71,21 @@ class JobWidget(PinnedView):
     updated_at = traitlets.Unicode("").tag(sync=True)
     #: seconds until the next poll of a running batch (paces the view's pulls); 0 once finished
     interval_s = traitlets.Float(0.0).tag(sync=True)
+    # The upload stage (rows given as files or URLs); all zero when the job uploads nothing.
+    #: rows whose file or URL is being sent, or waits for an upload slot
+    uploads_uploading = traitlets.Int(0).tag(sync=True)
+    #: rows whose asset was created and is being processed by the API
+    uploads_processing = traitlets.Int(0).tag(sync=True)
+    #: rows whose asset is ready (they join a batch)
+    uploads_ready = traitlets.Int(0).tag(sync=True)
+    #: rows whose upload or asset failed (the row fails, the job goes on)
+    uploads_failed = traitlets.Int(0).tag(sync=True)
+    #: bytes of local files sent so far (bytes)
+    uploads_bytes_sent = traitlets.Int(0).tag(sync=True)
+    #: bytes of all the job's local files (bytes; URLs are not counted)
+    uploads_bytes_total = traitlets.Int(0).tag(sync=True)
+    #: bytes sent per second since the upload stage started (bytes per second)
+    uploads_rate = traitlets.Float(0.0).tag(sync=True)
 
     def __init__(self, job: Job) -> None:
         self._job = job
@@ -115,6 +130,11 @@ class JobWidget(PinnedView):
             self.manifest = snap.manifest
             self.updated_at = snap.updated_at
             self.interval_s = snap.interval_s
+            up = snap.uploads
+            self.uploads_uploading, self.uploads_processing = up.uploading, up.processing
+            self.uploads_ready, self.uploads_failed = up.ready, up.failed
+            self.uploads_bytes_sent, self.uploads_bytes_total = up.bytes_sent, up.bytes_total
+            self.uploads_rate = up.rate
         if snap.finished:
             # pinned again on every final snapshot: the one that Job.wait() sends comes from the
             # waiting cell, which nbclient / papermill keep (they drop the background task's)

@@ -243,6 +243,9 @@ def job_html(snap: JobSnapshot, *, live: bool = False) -> str:
             "<code>job</code> in a new cell to show the final summary.</div>"
         )
     scale = max(snap.total, sum(c.get(k, 0) for k in states))
+    uploads = ""
+    if snap.uploads.total:
+        uploads = f'<div class="bw-job-uploads" style="margin-top:4px">uploads: {esc(snap.uploads.describe())}</div>'
     return (
         f'<div class="bw-static bw-job-static" style="{BOX}">'
         f'<div style="display:flex;gap:8px;align-items:center;margin-bottom:6px">'
@@ -251,7 +254,7 @@ def job_html(snap: JobSnapshot, *, live: bool = False) -> str:
         f'<span style="opacity:.75">{esc(snap.manifest)}</span></div>'
         f"{bar(c, states, scale, headline)}"
         f'<div style="margin-top:6px;font-weight:600">{esc(headline)}</div>'
-        f'<div style="margin-top:4px;opacity:.85">{legend(c, states)}</div>'
+        f'<div style="margin-top:4px;opacity:.85">{legend(c, states)}</div>{uploads}'
         f'<table style="margin-top:6px;border-collapse:collapse;font-size:12px">{"".join(rows)}</table>'
         f"{note}</div>"
     )

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import job, { eta, parseRow, thousands, tone, TRAITS } from "./job";
+import job, { eta, parseRow, size, thousands, tone, TRAITS, uploadLine } from "./job";
 import { fakeModel, mountView, unmountAll } from "./fake-model";
 
 /** The pull loop listens to `revision` besides the traits the view draws. */
@@ -28,6 +28,13 @@ const DEFAULTS: Traits = {
   interval_s: 5,
   peek_rows: [],
   peek_state: "",
+  uploads_uploading: 0,
+  uploads_processing: 0,
+  uploads_ready: 0,
+  uploads_failed: 0,
+  uploads_bytes_sent: 0,
+  uploads_bytes_total: 0,
+  uploads_rate: 0,
 };
 
 const newModel = (init: Partial<Traits> = {}) => fakeModel(DEFAULTS, init);
@@ -143,6 +150,50 @@ describe("batch rows", () => {
     expect(row.counts.ready).toBe(7);
     expect(parseRow(null).status).toBe("");
     expect(tone(parseRow({ status: "paused" }))).toBe("neutral");
+  });
+});
+
+describe("upload stage", () => {
+  const UPLOADING: Partial<Traits> = {
+    ...RUNNING,
+    uploads_uploading: 12,
+    uploads_processing: 5,
+    uploads_ready: 80,
+    uploads_failed: 1,
+    uploads_bytes_sent: 34_000_000,
+    uploads_bytes_total: 120_000_000,
+    uploads_rate: 8_100_000,
+  };
+
+  it("is one line above the batch table", () => {
+    const { q, root } = mount(UPLOADING);
+    const line = q<HTMLElement>(".bw-job-uploads");
+    expect(line.textContent).toBe("uploads: 12 uploading (34 MB of 120 MB, 8.1 MB/s) · 5 processing · 80 ready · 1 failed");
+    expect(line.hasAttribute("hidden")).toBe(false);
+    expect(line.nextElementSibling).toBe(root.querySelector(".bw-job-table"));
+    expect(line.classList.contains("bw-job-uploads-failed")).toBe(true);
+  });
+
+  it("is hidden when the job uploads nothing, and follows the traits", () => {
+    const { q, model } = mount(RUNNING);
+    const line = q<HTMLElement>(".bw-job-uploads");
+    expect(line.hasAttribute("hidden")).toBe(true);
+    expect(line.textContent).toBe("");
+    model.update({ uploads_uploading: 3, uploads_bytes_total: 0 } as Partial<Traits>); // URLs: no byte count
+    expect(line.hasAttribute("hidden")).toBe(false);
+    expect(line.textContent).toBe("uploads: 3 uploading");
+    model.update({ uploads_uploading: 0, uploads_ready: 3 } as Partial<Traits>);
+    expect(line.textContent).toBe("uploads: 3 ready");
+    expect(line.classList.contains("bw-job-uploads-failed")).toBe(false);
+  });
+
+  it("tolerates malformed counts and formats sizes as the kernel does", () => {
+    const { q } = mount({ ...RUNNING, uploads_uploading: "x", uploads_ready: -4, uploads_failed: "2", uploads_rate: "fast" });
+    expect(q(".bw-job-uploads").textContent).toBe("uploads: 2 failed");
+    expect([size(512), size(8_100_000), size(34_000_000), size(2.5e12), size(-1)]).toEqual(
+      ["512 B", "8.1 MB", "34 MB", "2500 GB", "0 B"]);
+    expect(uploadLine({ uploading: 1, processing: 0, ready: 0, failed: 0, sent: 1500, total: 9600, rate: 0 })).toBe(
+      "uploads: 1 uploading (1.5 kB of 9.6 kB)");
   });
 });
 

@@ -18,6 +18,8 @@ export const TRAITS = [
   "state", "message", "total", "ready", "failed", "canceled", "processing", "queued",
   "waiting", "batches", "active", "max_active", "eta_s", "error", "cancel_requested",
   "manifest", "updated_at", "interval_s", "peek_rows", "peek_state",
+  "uploads_uploading", "uploads_processing", "uploads_ready", "uploads_failed",
+  "uploads_bytes_sent", "uploads_bytes_total", "uploads_rate",
 ] as const;
 
 /** Overall bar order: outcomes, work in flight, then rows not yet submitted. */
@@ -33,6 +35,44 @@ export const eta = (seconds: number): string => etaIn(seconds, false);
 /** 2500 → "2,500" (locale-independent, so tests and screenshots agree). */
 export function thousands(n: number): string {
   return String(Math.floor(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+}
+
+/** Bytes in decimal units, as the kernel's summaries write them: 512 → "512 B", 8_100_000 → "8.1 MB". */
+export function size(n: number): string {
+  let value = Number.isFinite(n) && n > 0 ? n : 0;
+  const units = ["B", "kB", "MB", "GB"];
+  let i = 0;
+  while (value >= 1000 && i < units.length - 1) {
+    value /= 1000;
+    i += 1;
+  }
+  if (i === 0) return `${Math.floor(value)} B`;
+  return `${value < 10 ? value.toFixed(1) : value.toFixed(0)} ${units[i]}`;
+}
+
+/** The upload stage as the kernel sends it (rows, bytes, bytes per second). */
+export interface Uploads {
+  uploading: number;
+  processing: number;
+  ready: number;
+  failed: number;
+  sent: number;
+  total: number;
+  rate: number;
+}
+
+/** "12 uploading (34 MB of 120 MB, 8.1 MB/s) · 5 processing · 80 ready · 1 failed"; "" without uploads. */
+export function uploadLine(u: Uploads): string {
+  const parts: string[] = [];
+  if (u.uploading) {
+    let sent = "";
+    if (u.total) sent = `${size(u.sent)} of ${size(u.total)}${u.rate > 0 ? `, ${size(u.rate)}/s` : ""}`;
+    parts.push(`${thousands(u.uploading)} uploading${sent ? ` (${sent})` : ""}`);
+  }
+  for (const [name, n] of [["processing", u.processing], ["ready", u.ready], ["failed", u.failed]] as const) {
+    if (n) parts.push(`${thousands(n)} ${name}`);
+  }
+  return parts.length ? `uploads: ${parts.join(" · ")}` : "";
 }
 
 /** One batch row as the kernel sends it; every field is checked before use. */
@@ -132,6 +172,7 @@ function render({ model, el }: RenderProps): () => void {
   const banner = h("div", "bw-error bw-error-fatal", root);
   banner.setAttribute("role", "alert");
 
+  const uploads = h("div", "bw-job-uploads", root);
   const table = h("table", "bw-job-table", root);
   const caption = h("caption", "bw-job-caption", table, "Batches of the job");
   caption.hidden = true;
@@ -265,6 +306,20 @@ function render({ model, el }: RenderProps): () => void {
     const err = str(get("error"));
     setText(banner, err);
     show(banner, !!err);
+
+    const up: Uploads = {
+      uploading: count(get("uploads_uploading")),
+      processing: count(get("uploads_processing")),
+      ready: count(get("uploads_ready")),
+      failed: count(get("uploads_failed")),
+      sent: count(get("uploads_bytes_sent")),
+      total: count(get("uploads_bytes_total")),
+      rate: optNum(get("uploads_rate")) ?? 0,
+    };
+    const upText = uploadLine(up);
+    setText(uploads, upText);
+    show(uploads, !!upText);
+    uploads.classList.toggle("bw-job-uploads-failed", up.failed > 0);
 
     drawRows(rows);
     peek.draw();

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -86,6 +88,23 @@ async def delete_while_watched(client: BatchClient, sim: Simulator, poller: Any)
         await asyncio.wait_for(poller.wait(), 10)
     assert poller.update.state == "error" and poller.update.error.startswith("Batch not found")
     assert poller.update.batch is not None  # the last snapshot is kept
+
+
+def run_notebook(path: Path, workdir: Path, env: dict[str, str]) -> Any:
+    """Run a notebook in a real kernel (nbclient) with ``env`` set and no API key: the executed notebook."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    backup = dict(os.environ)
+    os.environ.update(env)
+    os.environ.pop("TWELVELABS_API_KEY", None)
+    try:
+        NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(backup)
+    return nb
 
 
 class Displays:

@@ -12,10 +12,13 @@ import pytest
 
 import batch_widget as bw
 from batch_widget.errors import InvalidInputError
+from batch_widget.job_widget import summary_html, summary_text
+from batch_widget.jobs import UploadCounts
 from batch_widget.jobs.registry import LiveJobs
+from batch_widget.jobs.snapshot import project
 from batch_widget.simulator import ManualClock, Simulator
 
-from .conftest import SECRET_KEY, virtual_client
+from .conftest import SECRET_KEY, run_notebook, virtual_client
 
 
 @pytest.fixture
@@ -131,3 +134,58 @@ async def test_a_kernel_restart_mid_upload_carries_on_without_duplicates(
     assert (out.loc[out["custom_id"] != "bad", "status"] == "ready").all()
     assert len(usim.assets.assets()) == 4  # 3 files + the failed URL, nothing made twice
     assert len(usim.assets.sessions()) == 2  # the multipart uploads resumed their sessions
+
+
+async def test_the_snapshot_widget_and_summary_show_the_upload_stage(
+    usim: Simulator, uclient: bw.BatchClient, tmp_path: Path
+) -> None:
+    job = go(frame(tmp_path), uclient, tmp_path / "job.json", chunk_size=3)
+    w = job.widget
+    seen: list[tuple[UploadCounts, dict[str, Any]]] = []
+    names = ("uploading", "processing", "ready", "failed", "bytes_sent", "bytes_total")
+
+    def look(snap: bw.jobs.JobSnapshot) -> None:  # called after the widget's own listener
+        seen.append((snap.uploads, {n: getattr(w, f"uploads_{n}") for n in (*names, "rate")}))
+
+    job.add_listener(look)
+    final = await job.wait()
+    total = 1500 + 3200 + 4900
+    for counts, traits in seen:  # every snapshot's counts are in the traits as it is sent
+        assert traits == {**{n: getattr(counts, n) for n in names}, "rate": counts.rate}
+    midway = [c for c, _ in seen if c.uploading and 0 < c.bytes_sent < total]
+    assert midway and all(c.bytes_total == total for c, _ in seen)
+    assert any(c.processing for c, _ in seen) and any(c.rate > 0 for c, _ in seen)
+    sent = [c.bytes_sent for c, _ in seen]
+    assert sent == sorted(sent) and sent[-1] == total  # bytes only grow, up to every file's size
+    up = final.uploads
+    assert (up.uploading, up.processing, up.ready, up.failed) == (0, 0, 6, 1)
+    assert (w.uploads_ready, w.uploads_failed, w.uploads_bytes_sent) == (6, 1, total)
+    assert "uploads: 6 ready · 1 failed" in summary_text(final)
+    assert '<div class="bw-job-uploads" style="margin-top:4px">uploads: 6 ready · 1 failed</div>' in summary_html(final)
+
+
+def test_a_job_without_uploads_shows_no_upload_line() -> None:
+    snap = project([], {}, rows_total=0, scheduler_running=False, message="", error="", cancel_requested=False,
+                   active=None, max_active=5, manifest="m.json", updated_at="")  # fmt: skip
+    assert snap.uploads.total == 0
+    assert "uploads" not in summary_text(snap) and "bw-job-uploads" not in summary_html(snap)
+    counts = UploadCounts(uploading=12, processing=5, ready=80, failed=1, bytes_sent=34_000_000,
+                          bytes_total=120_000_000, rate=8_100_000.0)  # fmt: skip
+    assert counts.describe() == "12 uploading (34 MB of 120 MB, 8.1 MB/s) · 5 processing · 80 ready · 1 failed"
+
+
+@pytest.mark.kernel
+def test_videos_to_table_notebook_runs_end_to_end(tmp_path: Path) -> None:
+    env = {"BW_DEMO_SPEED": "3000", "BW_MANIFEST": str(tmp_path / "videos_to_table.manifest.json")}
+    nb = run_notebook(Path(__file__).resolve().parents[1] / "notebooks" / "videos_to_table.ipynb", tmp_path, env)
+    text = json.dumps(nb, ensure_ascii=False)
+    assert '"ename"' not in text
+    assert "Job done: 7 ready, 1 failed of 8 rows" in text or "Job done: 7 ready of 8 rows" in text
+    assert "uploads: 7 ready · 1 failed" in text  # the upload stage, in the summary
+    assert "{'ready': 7, 'failed': 1}" in text  # one joined table: every row, the failed upload's included
+    man = json.loads((tmp_path / "videos_to_table.manifest.json").read_text())
+    ups = [r["upload"] for r in man["rows"].values()]
+    assert len(ups) == 8 and sum(u["state"] == "ready" for u in ups) == 7 and all(u.get("asset_id") for u in ups)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    pinned = [o for o in outputs if "bw-job-static" in o.get("data", {}).get("text/html", "")]
+    assert pinned and all("application/vnd.jupyter.widget-view+json" not in o["data"] for o in pinned)

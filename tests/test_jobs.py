@@ -25,7 +25,7 @@ from batch_widget.poller import BatchPoller
 from batch_widget.simulator import Fault, ManualClock, Simulator
 from batch_widget.simulator.engine import ItemSpec
 
-from .conftest import PROMPT, SECRET_KEY, Displays, requests_for, virtual_client, vt_of
+from .conftest import PROMPT, SECRET_KEY, Displays, requests_for, run_notebook, virtual_client, vt_of
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 2500
@@ -137,7 +137,7 @@ async def test_2500_rows_three_batches_within_the_cap_with_others_active(
     assert (out["status"] == "ready").all() and out["result"].notna().all()
     # the manifest recorded every chunk with its batch id
     saved = json.loads((tmp_path / "job.json").read_text())
-    assert saved["format"] == "batch_widget.job/1" and len(saved["rows"]) == N
+    assert saved["format"] == "batch_widget.job/2" and len(saved["rows"]) == N
     assert [c["state"] for c in saved["chunks"]] == ["created"] * 3
     assert SECRET_KEY not in (tmp_path / "job.json").read_text()
 
@@ -505,21 +505,8 @@ def test_resume_from_the_manifest_in_a_fresh_kernel(kernel: Any, tmp_path: Path)
 
 @pytest.mark.kernel
 def test_many_videos_notebook_runs_end_to_end(tmp_path: Path) -> None:
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(ROOT / "notebooks" / "many_videos.ipynb", as_version=4)
-    env_backup = dict(os.environ)
-    os.environ["BW_DEMO_SPEED"] = "3000"
-    os.environ["BW_MANIFEST"] = str(tmp_path / "many_videos.manifest.json")
-    os.environ.pop("TWELVELABS_API_KEY", None)
-    try:
-        NotebookClient(
-            nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-        ).execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(env_backup)
+    env = {"BW_DEMO_SPEED": "3000", "BW_MANIFEST": str(tmp_path / "many_videos.manifest.json")}
+    nb = run_notebook(ROOT / "notebooks" / "many_videos.ipynb", tmp_path, env)
     text = json.dumps(nb)
     assert "Job done" in text and '"ename"' not in text
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
@@ -535,7 +522,8 @@ def test_many_videos_notebook_runs_end_to_end(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("fmt", "words"),
     [
-        ("batch_widget.job/2", "written by a newer batch_widget"),
+        ("batch_widget.job/3", "written by a newer batch_widget"),
+        ("batch_widget.job/0", "unknown format 'batch_widget.job/0'"),
         ("batch_widget.job/beta", "unknown format 'batch_widget.job/beta'"),
         ("something.else/1", "is not a batch_widget job manifest"),
         (None, "is not a batch_widget job manifest"),
@@ -549,6 +537,36 @@ def test_a_manifest_of_another_version_is_refused_clearly(tmp_path: Path, fmt: s
     assert str(path) in str(info.value)
     with pytest.raises(bw.BatchWidgetError, match=words):  # and nothing is sent: there is no client
         bw.resume_job(path, client=object())  # type: ignore[arg-type]
+
+
+async def test_a_version_1_manifest_is_read_as_having_no_uploads(
+    client: bw.BatchClient, sim: Simulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "job.json"
+    first = submit(videos(30), client, path, chunk_size=20)
+    await asyncio.wait_for(first.wait(), 60)
+    first.close()
+    jobs_mod.live_jobs.clear()
+    # the same job as a version-1 file; a stray upload record in it (version 1 had none) must not run
+    data = json.loads(path.read_text())
+    data["format"] = "batch_widget.job/1"
+    some = next(iter(data["rows"]))
+    data["rows"][some]["upload"] = {"kind": "url", "source": "https://example.com/a.mp4", "state": "pending"}
+    path.write_text(json.dumps(data))
+
+    loaded = Manifest.load(path)
+    assert loaded.read_version == 1 and len(loaded.rows) == 30
+    assert not any("upload" in row for row in loaded.rows.values())
+    assert [c.batch_id for c in loaded.chunks] == first.batch_ids
+
+    job = bw.resume_job(path, client, **job_kwargs())
+    assert job.uploads is None
+    snap = await asyncio.wait_for(job.wait(), 60)
+    assert snap.state == "done" and snap.counts["ready"] == 30
+    assert not any(k.startswith(("asset", "upload")) for k in sim.stats["requests"])  # nothing uploaded
+    assert len(await job.to_pandas()) == 30
+    job.manifest.save()
+    assert json.loads(path.read_text())["format"] == "batch_widget.job/2"  # written back at the new version
 
 
 async def test_the_job_tells_listeners_and_refresh_polls_every_batch(

@@ -11,6 +11,8 @@ One module per concern:
 - ``manifest``: the on-disk record, its format and version, atomic writes;
 - ``job``: the scheduler, cancel / resolve / resubmit, results as one frame;
 - ``snapshot``: what the job looks like at one moment (what its listeners receive);
+- ``creating``: one chunk's create, and the recovery of a create whose answer was lost;
+- ``uploads``: the upload stage (files and URLs become ready assets, then rows);
 - ``recovery``: matching a create whose answer was lost to the account's batches;
 - ``results``: each row's newest outcome joined back onto the input rows;
 - ``registry``: the live jobs of this process, by manifest path;
@@ -22,6 +24,7 @@ from .manifest import DEFAULT_MANIFEST, MANIFEST_FORMAT, Chunk, Manifest
 from .rows import Prepared, PreparedRow, plan_chunks, prepare_requests, stable_custom_id
 from .snapshot import JobSnapshot
 from .submission import resume_job, submit
+from .uploads import UploadCounts
 
 __all__ = [
     "DEFAULT_MANIFEST",
@@ -35,6 +38,7 @@ __all__ = [
     "PreparedRow",
     "Uncertain",
     "UncertainCreateError",
+    "UploadCounts",
     "live_jobs",
     "plan_chunks",
     "prepare_requests",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -22,16 +21,14 @@ import pandas as pd
 from .._aio import run_in_thread, sleep_or_wake
 from .._viewing import forget_view, view_of
 from ..account import ACCOUNT_MAX_ACTIVE, count_active
-from ..client import NO_RETRY, BatchClient
+from ..client import BatchClient
 from ..errors import (
     APIError,
     AuthenticationError,
     BatchWidgetError,
     InvalidInputError,
     PermissionDeniedError,
-    RateLimitError,
     ResultLineError,
-    ServerError,
     TransportError,
     describe_error,
 )
@@ -40,9 +37,9 @@ from ..models import Batch, ResultLine, format_time
 from ..peek import peek, rows_to_frame
 from ..poller import BatchPoller, PollUpdate, Schedule
 from ..validation import MAX_REQUESTS, validate_batch_id
+from .creating import CreateContext, Uncertain, UncertainCreateError, recover_chunk, send_create
 from .manifest import Chunk, Manifest
 from .prefetch import FinishedResults
-from .recovery import find_matches
 from .registry import LiveJobs
 from .results import empty_long_frame, join_to_inputs, newest_outcomes, rows_to_retry
 from .rows import MAX_CONTENT_HOURS, plan_chunks
@@ -53,12 +50,7 @@ __all__ = ["Job", "JobListener", "Uncertain", "UncertainCreateError", "live_jobs
 
 log = logging.getLogger("batch_widget.jobs")
 
-Uncertain = Literal["ask", "resubmit", "skip", "raise"]
 JobListener = Callable[[JobSnapshot], None]
-
-
-class UncertainCreateError(BatchWidgetError):
-    """A create was started but its answer was never recorded, and no batch matches it for sure."""
 
 
 class Job:
@@ -409,6 +401,7 @@ class Job:
             manifest=self.path.name,
             updated_at=format_time(self.client.server_now()) or "",
             slot_poll=self.slot_poll,
+            uploads=self.uploads.counts() if self.uploads is not None else None,
         )
 
     def plan(self, custom_ids: Iterable[str], *, attempt: int | None, resubmit_of: Iterable[int] = ()) -> list[Chunk]:
@@ -551,108 +544,32 @@ class Job:
         await self._pause(self.slot_poll)
         return False
 
+    def _creating(self) -> CreateContext:
+        return CreateContext(
+            client=self.client, manifest=self.manifest, slot_poll=self.slot_poll, on_uncertain=self.on_uncertain,
+            say=self._set_message, pause=self._pause,
+        )  # fmt: skip
+
     async def _create(self, chunk: Chunk) -> None:
-        rows = self.manifest.rows
-        settings = self.manifest.settings
-        requests = [{**rows[cid]["request"], "custom_id": cid} for cid in chunk.custom_ids]
-        chunk.state = "creating"
-        chunk.intent_at = format_time(self.client.server_now())
-        chunk.error = None
-        self.manifest.save()  # the intent, before the request
-        self._set_message(f"submitting chunk {chunk.chunk} ({len(requests)} rows)")
-        try:
-            created = await self.client.create(
-                analysis_mode=settings["analysis_mode"],
-                model_name=settings.get("model_name") or "pegasus1.5",
-                defaults=settings.get("defaults") or None,
-                requests=requests,
-                retry=NO_RETRY,  # a 429 at the cap is ours to wait out, visibly
-            )
-        except RateLimitError as exc:  # 429: no batch was made
-            chunk.state, chunk.intent_at = "planned", None
-            self.manifest.save()
-            wait = max(exc.retry_after or 0.0, self.slot_poll)
-            self._set_message(f"waiting for a free slot (the API answered 429; next try in {wait:.0f} s)")
-            await self._pause(wait)
-            return
-        except ServerError as exc:
-            if exc.status_code == 503:  # documented: no batch was made
-                chunk.state, chunk.intent_at = "planned", None
-                self.manifest.save()
-                self._set_message(f"the API is busy ({describe_error(exc)}); retrying chunk {chunk.chunk}")
-                await self._pause(self.slot_poll)
-                return
-            chunk.error = f"create answered {describe_error(exc)}"
-            self.manifest.save()
+        sent = await send_create(self._creating(), chunk)
+        if sent == "unknown":
             await self._recover(chunk)
-            return
-        except (AuthenticationError, PermissionDeniedError):
-            chunk.state, chunk.intent_at = "planned", None
-            self.manifest.save()
-            raise
-        except (APIError, InvalidInputError) as exc:  # a 4xx refusal: nothing was created
-            chunk.state = "create_failed"
-            chunk.error = describe_error(exc) if isinstance(exc, APIError) else str(exc)
-            self.manifest.save()
+        elif sent == "refused":
             self._changed()
-            return
-        except TransportError as exc:  # the request may or may not have reached the API
-            chunk.error = f"create got no answer ({describe_error(exc)})"
-            self.manifest.save()
-            await self._recover(chunk)
-            return
-        chunk.state = "created"
-        chunk.batch_id = created.batch_id
-        chunk.created_at = format_time(created.created_at)
-        self.manifest.save()  # the batch id, right after the answer
-        if self._active is not None:
-            self._active += 1
-        self._watch(chunk)
-        self._changed()
+        elif sent == "created":
+            if self._active is not None:
+                self._active += 1
+            self._watch(chunk)
+            self._changed()
 
     async def _recover(self, chunk: Chunk) -> None:
         """Match an intent without a batch id to the account's batches, or apply ``on_uncertain``."""
-        self._set_message(f"checking whether chunk {chunk.chunk}'s interrupted create made a batch")
-        matches = await find_matches(
-            self.client, chunk, claimed={c.batch_id for c in self.chunks if c.batch_id},
-            analysis_mode=self.manifest.settings.get("analysis_mode"),
-        )  # fmt: skip
-        if len(matches.confirmed) == 1:
-            found = matches.confirmed[0]
-            chunk.state, chunk.batch_id = "created", found.batch_id
-            chunk.created_at = format_time(found.created_at)
-            chunk.error = None
-            chunk.note = (
-                f"recovered after an interrupted create: batch {found.batch_id} has the same "
-                f"{matches.wanted} custom_ids and was created after the intent"
-            )
-            self.manifest.save()
-            self._watch(chunk)
+        claimed = {c.batch_id for c in self.chunks if c.batch_id}
+        try:
+            if await recover_chunk(self._creating(), chunk, claimed):
+                self._watch(chunk)
+        finally:
             self._changed()
-            return
-        why = matches.explain()
-        text = (
-            f"a create started at {chunk.intent_at} got no recorded answer; {why}. "
-            f"Decide: job.resolve({chunk.chunk}, action='resubmit') or "
-            f"job.resolve({chunk.chunk}, batch_id='...') or job.resolve({chunk.chunk}, action='skip')"
-        )
-        policy = self.on_uncertain
-        if policy == "resubmit" and not matches.confirmed:
-            chunk.state, chunk.intent_at = "planned", None
-            chunk.note = f"resubmitted (on_uncertain='resubmit'): {why}"
-            chunk.error = None
-        elif policy == "skip":
-            chunk.state = "skipped"
-            chunk.note = f"skipped (on_uncertain='skip'): {why}"
-        else:
-            chunk.state = "uncertain"
-            chunk.error = text
-        self.manifest.save()
-        self._changed()
-        if policy == "raise":
-            raise UncertainCreateError(f"chunk {chunk.chunk}: {text}")
-        if chunk.state == "uncertain":
-            warnings.warn(f"batch_widget job {self.path.name}, chunk {chunk.chunk}: {text}", stacklevel=2)
 
     def _watch(self, chunk: Chunk) -> None:
         assert chunk.batch_id is not None

@@ -11,12 +11,13 @@ Safe re-runs rest on a small JSON manifest beside the notebook:
   certain match is adopted; anything else follows ``on_uncertain`` and is never silently
   resubmitted by default.
 
-Manifest (``format: "batch_widget.job/1"``)::
+Manifest (``format: "batch_widget.job/2"``)::
 
-    {"format": "batch_widget.job/1", "created_at": "...Z", "updated_at": "...Z",
+    {"format": "batch_widget.job/2", "created_at": "...Z", "updated_at": "...Z",
      "base_url": "https://api.twelvelabs.io/v1.3",
      "settings": {"analysis_mode": "general", "model_name": "pegasus1.5", "defaults": {...}},
-     "rows": {"<custom_id>": {"index": <input index label>, "request": {"video": {...}, ...}}},
+     "rows": {"<custom_id>": {"index": <input index label>, "request": {"video": {...}, ...},
+                              "content_s": <seconds or null>, "upload": {...}}},
      "chunks": [{"chunk": 0, "attempt": 1, "state": "created", "batch_id": "...",
                  "intent_at": "...Z", "created_at": "...Z", "custom_ids": [...],
                  "resubmit_of": [], "replaces": {}, "error": null, "note": null}, ...]}
@@ -26,9 +27,14 @@ Chunk states: ``planned`` (not sent), ``creating`` (intent written, answer not y
 :meth:`Job.resolve`), ``create_failed`` (the API refused it; nothing was created), ``skipped``
 (canceled before it was sent, or resolved as skipped).
 
+A row's ``upload`` record (only for rows given as a URL or a local file) is described in
+:mod:`~batch_widget.jobs.uploads`.
+
 The format field carries the version (``batch_widget.job/<version>``): a manifest written by a
 newer batch_widget, or of an unknown version, is refused with a message that says so, instead of
-being misread.
+being misread. Versions: 1, rows and chunks; 2, rows may carry an ``upload`` record. A version-1
+manifest is read as having no uploads (an ``upload`` key in it is ignored) and is written back
+as version 2.
 """
 
 from __future__ import annotations
@@ -49,7 +55,9 @@ __all__ = ["DEFAULT_MANIFEST", "MANIFEST_FORMAT", "Chunk", "ChunkState", "Manife
 
 FORMAT_NAME = "batch_widget.job"
 #: the manifest version this package writes, and the newest it reads
-VERSION = 1
+VERSION = 2
+#: the oldest manifest version this package reads
+OLDEST = 1
 MANIFEST_FORMAT = f"{FORMAT_NAME}/{VERSION}"
 DEFAULT_MANIFEST = "bw_job.manifest.json"
 
@@ -108,10 +116,14 @@ class Manifest:
 
     def __init__(self, path: Path, data: dict[str, Any]) -> None:
         self.path = path
+        #: the version the file was read at (``VERSION`` for a new manifest); saving writes ``VERSION``
+        self.read_version = _version_of(data) or VERSION
         self.settings: dict[str, Any] = dict(data.get("settings") or {})
         self.base_url: str = str(data.get("base_url") or "")
         self.created_at: str = str(data.get("created_at") or format_time(datetime.now(timezone.utc)))
         self.rows: dict[str, dict[str, Any]] = dict(data.get("rows") or {})
+        if self.read_version < 2:  # version 1 had no uploads: an upload key there is not ours to trust
+            self.rows = {cid: {k: v for k, v in row.items() if k != "upload"} for cid, row in self.rows.items()}
         self.chunks: list[Chunk] = [Chunk.from_json(c) for c in data.get("chunks") or ()]
 
     @classmethod
@@ -152,6 +164,10 @@ class Manifest:
         return {cid for c in self.chunks for cid in c.custom_ids}
 
 
+def _version_of(data: Mapping[str, Any]) -> int | None:
+    """The version number in a manifest's format field, or None when there is none."""
+    _, _, version = str(data.get("format") or "").partition("/")
+    return int(version) if version.isdigit() else None
 
 
 def _check_version(path: Path, data: Any) -> None:
@@ -167,6 +183,11 @@ def _check_version(path: Path, data: Any) -> None:
         raise BatchWidgetError(
             f"manifest {str(path)!r} has the unknown format {fmt!r} (this batch_widget reads "
             f"{MANIFEST_FORMAT!r}); nothing was submitted. Pass another manifest= path."
+        )
+    if int(version) < OLDEST:
+        raise BatchWidgetError(
+            f"manifest {str(path)!r} has the unknown format {fmt!r} (this batch_widget reads "
+            f"{FORMAT_NAME}/{OLDEST} to {MANIFEST_FORMAT!r}); nothing was submitted. Pass another manifest= path."
         )
     if int(version) > VERSION:
         raise BatchWidgetError(

@@ -8,12 +8,13 @@ a test, a script) after every change.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .._text import num, outcome
 from ..poller import PollUpdate
 from .manifest import Chunk
+from .uploads import UploadCounts
 
 __all__ = ["FINISHED_STATES", "JobSnapshot", "attention_message", "project", "settled"]
 
@@ -39,6 +40,8 @@ class JobSnapshot:
     updated_at: str
     #: seconds until the next poll of a running batch (the soonest), or the slot check's pause
     interval_s: float = 0.0
+    #: the upload stage (all zero when the job's rows name assets only)
+    uploads: UploadCounts = field(default_factory=UploadCounts)
 
     @property
     def finished(self) -> bool:
@@ -62,6 +65,8 @@ class JobSnapshot:
             )
             if self.message:
                 text += f"; {self.message}"
+        if self.uploads.total:
+            text += f"; uploads: {self.uploads.describe()}"
         if self.error:
             text += f" [{self.error}]"
         return text
@@ -108,6 +113,7 @@ def project(
     manifest: str,
     updated_at: str,
     slot_poll: float = 0.0,
+    uploads: UploadCounts | None = None,
 ) -> JobSnapshot:
     """The job as the widget shows it, from the chunks, the latest polls and the scheduler's state."""
     counts = {"ready": 0, "failed": 0, "canceled": 0, "processing": 0, "queued": 0, "waiting": 0}
@@ -200,4 +206,5 @@ def project(
         manifest=manifest,
         updated_at=updated_at,
         interval_s=min(intervals, default=slot_poll) if state not in FINISHED_STATES else 0.0,
+        uploads=uploads or UploadCounts(),
     )

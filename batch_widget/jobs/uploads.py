@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from .._text import num, size
 from ..assets import MULTIPART_LIMIT, MultipartState, check_upload_file
 from ..client import BatchClient
 from ..errors import APIError, AuthenticationError, InvalidInputError, PermissionDeniedError, TransportError
@@ -78,6 +79,24 @@ class UploadCounts:
     bytes_sent: int = 0
     bytes_total: int = 0
     rate: float = 0.0  # bytes per second over the stage so far
+
+    @property
+    def total(self) -> int:
+        """Rows with an upload (0: the job uploads nothing)."""
+        return self.uploading + self.processing + self.ready + self.failed
+
+    def describe(self) -> str:
+        """One line, the parts that are not zero: ``12 uploading (34 MB of 120 MB, 8.1 MB/s) · 80 ready``."""
+        parts = []
+        if self.uploading:
+            sent = ""
+            if self.bytes_total:
+                sent = f"{size(self.bytes_sent)} of {size(self.bytes_total)}"
+                sent += f", {size(self.rate)}/s" if self.rate > 0 else ""
+            parts.append(f"{num(self.uploading)} uploading" + (f" ({sent})" if sent else ""))
+        parts += [f"{num(n)} {name}" for name, n in
+                  (("processing", self.processing), ("ready", self.ready), ("failed", self.failed)) if n]  # fmt: skip
+        return " · ".join(parts)
 
 
 class UploadStage:
