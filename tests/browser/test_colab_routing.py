@@ -304,6 +304,8 @@ def test_parse_frame_reads_the_three_formats() -> None:
 @pytest.mark.parametrize("routing", ["colab", "lab"])
 def test_view_advances_and_ends_under_colab_routing(colab_session: H.Session, routing: str) -> None:
     t_start = time.monotonic()
+    built = (H.REPO / "batch_widget" / "static" / "widget.js").read_text()
+    assert 'type:"pull"' in built, "batch_widget/static/widget.js predates the pull protocol: run `npm run build`"
     s, nb = colab_session, colab_session.nb
     route = ColabRouting(drop=routing == "colab")
     route.install(nb.page)  # before the page opens its kernel websocket
