@@ -229,6 +229,7 @@ class BatchPoller:
         """The interval the schedule chose at this watch's last own poll."""
         self._failures = 0
         self._started = self._polled_at = 0.0  # client-clock times: start, this watch's last own poll
+        self._first_seen: tuple[float, datetime] | None = None  # (our time, server time) at the first answer
         self._polled_counts: tuple[object, ...] | None = None  # what that poll saw
 
     # -- sharing ------------------------------------------------------------------------------
@@ -368,8 +369,15 @@ class BatchPoller:
         remaining = max(0, batch.total_items - batch.done_items)
         eta = None if batch.is_terminal else self.estimator.eta_seconds(remaining)
         server_now = self.client.server_now()
-        # the schedule follows the batch's age, not the watch's: attaching late starts late
-        age = (server_now - batch.created_at).total_seconds() if batch.created_at else now - self._started
+        # the schedule follows the batch's age, not the watch's: attaching late starts late. The
+        # age is in the server's seconds; a server whose clock runs faster than ours (a sped-up
+        # simulator) would stretch every interval, so it is converted to our seconds
+        if self._first_seen is None:
+            self._first_seen = (now, server_now)
+        if batch.created_at:
+            age = (server_now - batch.created_at).total_seconds() / self._server_rate(now, server_now)
+        else:
+            age = now - self._started
         interval = self.schedule.next_interval(
             previous=self.interval, changed=counts != self._polled_counts, age=age, batch=batch, eta_s=eta
         )
@@ -395,6 +403,16 @@ class BatchPoller:
         if batch.is_terminal:
             self._unsubscribe()
             self._finish()
+
+    def _server_rate(self, now: float, server_now: datetime) -> float:
+        """Server seconds per second of ours: 1 for a real API; a simulator's speed when sped up."""
+        assert self._first_seen is not None
+        mono0, server0 = self._first_seen
+        if now - mono0 < 2.0:
+            return 1.0  # too short to tell (the Date header counts whole seconds)
+        rate = (server_now - server0).total_seconds() / (now - mono0)
+        # a real server's clock, read in whole seconds, is at most 1.5x ours over 2 s
+        return rate if rate > 2.0 else 1.0
 
     def transient(self, error: APIError | TransportError) -> None:
         """The status request failed and may succeed later: show it, retry on the error schedule."""

@@ -254,3 +254,24 @@ def test_estimator_tolerates_jumps_stalls_and_recounts() -> None:
     assert est.rate_per_min is None or est.rate_per_min >= 0
     assert est.eta_seconds(0) == 0.0
 
+
+
+async def test_a_sped_up_server_clock_does_not_stretch_the_schedule() -> None:
+    """A simulator at 60x: its clock says the batch is minutes old after seconds; the schedule
+    follows the batch's age in the poller's own seconds, so the demo's view stays lively."""
+    from .conftest import SECRET_KEY
+
+    with Simulator(api_key=SECRET_KEY, seed=2, speed=60.0, item_seconds=(3000.0, 6000.0), items_at_once=5) as sim:
+        async with BatchClient(SECRET_KEY, base_url=sim.base_url) as client:  # the real clock
+            batch_id = await create(client, 50)
+            poller = BatchPoller(client, batch_id)
+            updates: list[PollUpdate] = []
+            poller.add_listener(updates.append)
+            poller.start()
+            await asyncio.sleep(9.0)
+            poller.stop()
+    late = [u for u in updates if u.batch is not None][-1]
+    assert late.batch is not None and late.batch.created_at is not None
+    server_age = (client.server_now() - late.batch.created_at).total_seconds()
+    assert server_age > 120, server_age  # minutes old on the server's clock...
+    assert late.interval_s <= 5.0, [u.interval_s for u in updates]  # ...seconds old on ours
