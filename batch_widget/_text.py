@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["num", "outcome", "size"]
+__all__ = ["count_of", "num", "outcome", "size"]
 
 
 def num(n: int) -> str:
@@ -28,3 +28,9 @@ def size(n: float) -> str:
     if unit == "B":
         return f"{int(value)} B"
     return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+
+
+def count_of(n: int, noun: str) -> str:
+    """ "1 batch", "3 batches", "1,000 rows": a count with its noun, plural when it is not 1."""
+    plural = noun + ("es" if noun.endswith(("s", "x", "ch", "sh")) else "s")
+    return f"{num(n)} {noun if n == 1 else plural}"

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ._text import num, outcome
+from ._text import count_of, num, outcome
 from .models import format_time
 
 if TYPE_CHECKING:
@@ -250,7 +250,7 @@ def job_html(snap: JobSnapshot, *, live: bool = False) -> str:
         f'<div class="bw-static bw-job-static" style="{BOX}">'
         f'<div style="display:flex;gap:8px;align-items:center;margin-bottom:6px">'
         f"{pill(snap.state, colour, pill_style)}"
-        f"<span>Job: {num(snap.total)} rows in {len(snap.batches)} batches</span>"
+        f"<span>Job: {count_of(snap.total, 'row')} in {count_of(len(snap.batches), 'batch')}</span>"
         f'<span style="opacity:.75">{esc(snap.manifest)}</span></div>'
         f"{bar(c, states, scale, headline)}"
         f'<div style="margin-top:6px;font-weight:600">{esc(headline)}</div>'

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._text import num, outcome
+from .._text import count_of, num, outcome
 from ..poller import PollUpdate
 from .manifest import Chunk
 from .uploads import UploadCounts
@@ -53,7 +53,7 @@ class JobSnapshot:
         made = sum(1 for b in self.batches if b.get("batch_id"))
         c = self.counts
         if self.finished:
-            text = f"Job {self.state}: {outcome(c)} of {num(self.total)} rows in {made} batches"
+            text = f"Job {self.state}: {outcome(c)} of {count_of(self.total, 'row')} in {count_of(made, 'batch')}"
             if self.message:
                 text += f" [{self.message}]"
         else:
@@ -61,7 +61,7 @@ class JobSnapshot:
             text = (
                 f"Job {self.state}: {num(done)} of {num(self.total)} rows done ({outcome(c)}; "
                 f"{num(c.get('processing', 0))} processing, {num(c.get('queued', 0))} queued, "
-                f"{num(c.get('waiting', 0))} waiting); {made} of {n} batches submitted"
+                f"{num(c.get('waiting', 0))} waiting); {made} of {count_of(n, 'batch')} submitted"
             )
             if self.message:
                 text += f"; {self.message}"
