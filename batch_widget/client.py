@@ -6,7 +6,8 @@ I/O only: it knows nothing of pollers, widgets or DataFrames. One ``httpx.AsyncC
 
 from __future__ import annotations
 
-import builtins  # the class's own `list` method shadows the builtin in its annotations
+import builtins
+import contextlib  # the class's own `list` method shadows the builtin in its annotations
 import email.utils
 import ipaddress
 import json
@@ -535,7 +536,7 @@ class BatchClient(AssetsMixin):
                     raise item
                 yield item
 
-        async with _StreamContext(self, operation, f"analyze/batches/{batch_id}/results", batch_id) as response:
+        async with self._streamed_get(operation, f"analyze/batches/{batch_id}/results", batch_id) as response:
             # Lines are split here at b"\n", not by httpx's aiter_lines: that one splits like
             # str.splitlines, also at U+2028, U+2029 and U+0085, which JSON strings may hold
             # unescaped, so it would cut such a line in two. It was slower too (it decodes to str
@@ -606,6 +607,27 @@ class BatchClient(AssetsMixin):
 
         return await self._with_retries(operation, send, batch_id=batch_id, mode=mode, policy=retry)
 
+    @contextlib.asynccontextmanager
+    async def _streamed_get(self, operation: str, path: str, batch_id: str) -> AsyncIterator[httpx.Response]:
+        """A streamed GET whose opening is retried like any idempotent call; closed on exit."""
+
+        async def send() -> httpx.Response:
+            request = self._http.build_request("GET", path, headers={"accept": "application/jsonl"})
+            response = await self._http.send(request, stream=True)
+            if response.status_code >= 400:
+                try:
+                    body = await response.aread()
+                finally:
+                    await response.aclose()
+                raise _error_from_response(response, body, operation=operation, batch_id=batch_id)
+            return response
+
+        response = await self._with_retries(operation, send, batch_id=batch_id, mode="idempotent")
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
     async def _with_retries(
         self,
         operation: str,
@@ -638,39 +660,6 @@ class BatchClient(AssetsMixin):
                     operation, _short(error), delay, attempt + 1, policy.max_attempts,
                 )  # fmt: skip
                 await self.clock.sleep(delay)
-
-
-class _StreamContext:
-    """``async with`` a streamed GET whose opening is retried like any idempotent call."""
-
-    def __init__(self, client: BatchClient, operation: str, path: str, batch_id: str) -> None:
-        self._client, self._operation, self._path, self._batch_id = client, operation, path, batch_id
-        self._response: httpx.Response | None = None
-
-    async def __aenter__(self) -> httpx.Response:
-        http = self._client._http
-
-        async def send() -> httpx.Response:
-            request = http.build_request("GET", self._path, headers={"accept": "application/jsonl"})
-            response = await http.send(request, stream=True)
-            if response.status_code >= 400:
-                try:
-                    body = await response.aread()
-                finally:
-                    await response.aclose()
-                raise _error_from_response(
-                    response, body, operation=self._operation, batch_id=self._batch_id
-                )
-            return response
-
-        self._response = await self._client._with_retries(
-            self._operation, send, batch_id=self._batch_id, mode="idempotent"
-        )
-        return self._response
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._response is not None:
-            await self._response.aclose()
 
 
 def _short(error: Exception) -> str:
