@@ -57,7 +57,7 @@ URL_LIMIT = 4_000_000_000
 UPLOAD_TAG = "bw_upload"
 #: creates wait out 429s patiently (the per-minute limit is unknown)
 UPLOAD_RETRY = RetryPolicy(max_attempts=12, base_delay=5.0, max_delay=60.0, budget=900.0)
-_PIECE = 64 * 1024
+_PIECE = 1024 * 1024  # a file is streamed in pieces of this size: flat memory, few syscalls
 _CHUNK_ATTEMPTS = 6
 _MAX_URLS = 50
 
