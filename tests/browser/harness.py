@@ -642,3 +642,33 @@ def text_contrasts(locator: Any) -> list[dict[str, Any]]:
 def low_contrast(locator: Any, minimum: float = 4.5) -> list[dict[str, Any]]:
     """Text runs under ``locator`` below ``minimum`` (WCAG AA for normal-size text is 4.5)."""
     return [r for r in text_contrasts(locator) if r["ratio"] is None or r["ratio"] < minimum]
+
+
+# ------------------------------------------------------------------------------ hostile strings and cells
+
+#: sets window.__bw_pwned if any of it ever runs as markup
+EVIL = '<img src=x onerror="window.__bw_pwned=1"><script>window.__bw_pwned=2</script>'
+
+
+def assert_no_injection(page: Any, scope: str) -> None:
+    """No element injected under ``scope`` and no script run: server strings stayed text."""
+    assert page.locator(f"{scope} img").count() == 0
+    assert page.locator(f"{scope} script").count() == 0
+    assert page.evaluate("() => window.__bw_pwned") is None
+
+
+def open_lab_notebook(session: Any, name: str) -> None:
+    """Open ``name`` in JupyterLab and wait for its kernel to be idle."""
+    page = session.nb.page
+    page.goto(f"{session.server.base}/lab/tree/{name}", wait_until="domcontentloaded", timeout=60_000)
+    page.locator(".jp-Notebook .jp-CodeCell").first.wait_for(timeout=60_000)
+    session.server.wait_kernel_idle(60)
+
+
+def run_code_cell(page: Any, i: int, timeout: float = 60) -> None:
+    """Run the ``i``-th code cell (Shift+Enter) and wait until its prompt shows it ran."""
+    cell = page.locator(".jp-Notebook .jp-CodeCell").nth(i)
+    cell.locator(".jp-InputPrompt").first.click()
+    page.keyboard.press("Shift+Enter")
+    wait_until(lambda: cell.locator(".jp-InputPrompt").first.inner_text().strip() not in ("[ ]:", "[*]:"),
+               timeout, f"cell {i} to run")  # fmt: skip

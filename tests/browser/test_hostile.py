@@ -14,7 +14,7 @@ import pytest
 
 from . import harness as H
 
-EVIL = '<img src=x onerror="window.__bw_pwned=1"><script>window.__bw_pwned=2</script>'
+EVIL = H.EVIL
 NOTEBOOK = "hostile.ipynb"
 
 
@@ -51,39 +51,24 @@ def lab(pw: Any) -> Iterator[H.Session]:
         yield s
 
 
-def _no_injection(page: Any, scope: str) -> None:
-    assert page.locator(f"{scope} img").count() == 0
-    assert page.locator(f"{scope} script").count() == 0
-    assert page.evaluate("() => window.__bw_pwned") is None
-
-
 def test_hostile_server_strings_are_text(lab: H.Session) -> None:
     nb = lab.nb
     page = nb.page
-    page.goto(f"{lab.server.base}/lab/tree/{NOTEBOOK}", wait_until="domcontentloaded", timeout=60_000)
-    page.locator(".jp-Notebook .jp-CodeCell").first.wait_for(timeout=60_000)
-    lab.server.wait_kernel_idle(60)
+    H.open_lab_notebook(lab, NOTEBOOK)
 
-    def run_cell(i: int) -> None:
-        cell = page.locator(".jp-Notebook .jp-CodeCell").nth(i)
-        cell.locator(".jp-InputPrompt").first.click()
-        page.keyboard.press("Shift+Enter")
-        H.wait_until(lambda: cell.locator(".jp-InputPrompt").first.inner_text().strip() not in ("[ ]:", "[*]:"),
-                     60, f"cell {i} to run")  # fmt: skip
-
-    run_cell(0)
+    H.run_code_cell(page, 0)
     pill = page.locator(".bw-root .bw-pill")
     H.wait_until(lambda: pill.count() == 1 and "<img" in pill.inner_text(), 30, "the hostile status as text")
-    _no_injection(page, ".bw-root")
+    H.assert_no_injection(page, ".bw-root")
 
-    run_cell(1)
+    H.run_code_cell(page, 1)
     banner = page.locator(".bw-root .bw-error")
     H.wait_until(lambda: banner.is_visible() and EVIL in banner.inner_text(), 30, "the hostile error as text")
-    _no_injection(page, ".bw-root")
+    H.assert_no_injection(page, ".bw-root")
     nb.screenshot(page.locator(".bw-root"), "lab-hostile-banner.png")
 
-    run_cell(2)  # a fatal 404 carrying the hostile message: the display is pinned with it
+    H.run_code_cell(page, 2)  # a fatal 404 carrying the hostile message: the display is pinned with it
     static = page.locator(".bw-static")
     H.wait_until(lambda: static.count() == 1 and EVIL in static.inner_text(), 30, "the static summary")
-    _no_injection(page, ".jp-Notebook")
+    H.assert_no_injection(page, ".jp-Notebook")
     nb.errors.assert_clean()

@@ -13,7 +13,7 @@ import pytest
 
 from . import harness as H
 
-EVIL = '<img src=x onerror="window.__bw_pwned=1"><script>window.__bw_pwned=2</script>'
+EVIL = H.EVIL
 NOTEBOOK = "peek.ipynb"
 
 
@@ -46,27 +46,12 @@ def lab(pw: Any) -> Iterator[H.Session]:
         yield s
 
 
-def _no_injection(page: Any, scope: str) -> None:
-    assert page.locator(f"{scope} img").count() == 0
-    assert page.locator(f"{scope} script").count() == 0
-    assert page.evaluate("() => window.__bw_pwned") is None
-
-
 def test_peek_shows_the_first_finished_items_as_text(lab: H.Session) -> None:
     nb = lab.nb
     page = nb.page
-    page.goto(f"{lab.server.base}/lab/tree/{NOTEBOOK}", wait_until="domcontentloaded", timeout=60_000)
-    page.locator(".jp-Notebook .jp-CodeCell").first.wait_for(timeout=60_000)
-    lab.server.wait_kernel_idle(60)
+    H.open_lab_notebook(lab, NOTEBOOK)
 
-    def run_cell(i: int) -> None:
-        cell = page.locator(".jp-Notebook .jp-CodeCell").nth(i)
-        cell.locator(".jp-InputPrompt").first.click()
-        page.keyboard.press("Shift+Enter")
-        H.wait_until(lambda: cell.locator(".jp-InputPrompt").first.inner_text().strip() not in ("[ ]:", "[*]:"),
-                     60, f"cell {i} to run")  # fmt: skip
-
-    run_cell(0)
+    H.run_code_cell(page, 0)
     root = page.locator(".bw-root")
     # v-01 (the hostile one) has failed and a few are ready; peek lists finished items in request
     # order, so v-01 is among the first two it shows
@@ -85,15 +70,15 @@ def test_peek_shows_the_first_finished_items_as_text(lab: H.Session) -> None:
     ready = page.locator(".bw-peek-row[data-status='ready'] .bw-peek-text")
     assert ready.count() >= 1 and len(ready.first.inner_text()) > 10
     output = ready.first.inner_text()[:40]
-    _no_injection(page, ".bw-root")
+    H.assert_no_injection(page, ".bw-root")
     assert page.locator(".bw-peek-cancel").is_visible()  # Cancel next to it, while it runs
     nb.screenshot(page.locator(".bw-root"), "lab-peek.png")
 
-    run_cell(1)  # finish the batch: the static summary replaces the view, with no output in it
+    H.run_code_cell(page, 1)  # finish the batch: the static summary replaces the view, with no output in it
     static = page.locator(".bw-static")
     H.wait_until(lambda: static.count() == 1, 60, "the static summary")
     summary = static.inner_text()
     assert "completed" in summary and EVIL not in summary and output not in summary
     assert page.locator(".bw-peek-row").count() == 0
-    _no_injection(page, ".jp-Notebook")
+    H.assert_no_injection(page, ".jp-Notebook")
     nb.errors.assert_clean()
