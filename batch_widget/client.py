@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import contextlib  # the class's own `list` method shadows the builtin in its annotations
 import email.utils
+import hashlib
 import ipaddress
 import json
 import logging
@@ -58,7 +59,7 @@ from .models import Batch, BatchPage, CreatedBatch, ResultLine, parse_result_lin
 from .retry import NO_RETRY, RetryPolicy
 from .validation import ANALYSIS_MODES, BATCH_STATUSES, build_create_body, choices, validate_batch_id
 
-__all__ = ["DEFAULT_BASE_URL", "NO_RETRY", "BatchClient", "RetryPolicy", "default_client", "validate_batch_id"]
+__all__ = ["DEFAULT_BASE_URL", "NO_RETRY", "BatchClient", "RetryPolicy", "default_client", "key_fingerprint", "validate_batch_id"]
 
 DEFAULT_BASE_URL = "https://api.twelvelabs.io/v1.3"
 API_KEY_ENV = "TWELVELABS_API_KEY"
@@ -94,6 +95,11 @@ class _ApiKeyAuth(httpx.Auth):
 
     def __repr__(self) -> str:
         return "_ApiKeyAuth(key=***)"
+
+
+def key_fingerprint(key: str) -> str:
+    """A short, one-way hash of an API key: tells two keys apart, and says nothing of either."""
+    return hashlib.sha256(b"batch_widget key\x00" + key.encode("utf-8")).hexdigest()[:12]
 
 
 def _is_loopback(host: str) -> bool:
@@ -281,6 +287,8 @@ class BatchClient(AssetsMixin):
             )
         url = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
         self.base_url = _check_base_url(url, allow_insecure_http)
+        self.key_fingerprint = key_fingerprint(key.strip())
+        """A short hash of the API key (never the key): who this client speaks as, for keying and records."""
         self._settings: dict[str, Any] = {
             "api_key": key, "base_url": self.base_url, "timeout": timeout, "retry": retry,
             "allow_insecure_http": allow_insecure_http, "max_connections": max_connections,
@@ -309,6 +317,11 @@ class BatchClient(AssetsMixin):
     def server_now(self) -> datetime:
         """Now on the server's clock (from its last ``Date`` header), to compare with its timestamps."""
         return self.clock.now() + timedelta(seconds=self.server_clock_offset)
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        """``(base_url, key fingerprint)``: who may see what this client sees (the key for caches and registries)."""
+        return (self.base_url, self.key_fingerprint)
 
     def __repr__(self) -> str:
         return f"BatchClient(base_url={self.base_url!r}, api_key=***)"
