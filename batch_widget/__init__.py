@@ -25,7 +25,7 @@ from .errors import (
 )
 from .frames import join_results, results_to_frame, segments_to_frame, to_polars
 from .job_widget import JobWidget
-from .jobs import Job, UncertainCreateError, resume_job, submit
+from .jobs import Job, JobLockedError, ManifestError, UncertainCreateError, resume_job, submit
 from .models import Batch, BatchStatus, CreatedBatch, ItemStatus, ResultLine, WebhookDelivery
 from .poller import BatchPoller, Schedule
 from .widget import BatchWidget, watch
@@ -58,6 +58,8 @@ __all__ = [
     "Schedule",
     "ServerError",
     "TransportError",
+    "JobLockedError",
+    "ManifestError",
     "UncertainCreateError",
     "WebhookDelivery",
     "__version__",

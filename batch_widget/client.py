@@ -532,6 +532,25 @@ class BatchClient(AssetsMixin):
             lines = [line async for line in self.results(batch_id, malformed="yield")]
         return lines
 
+    async def result_body(self, batch_id: str, *, resume: int = 2) -> bytes:
+        """The whole results body of a batch as the API sent it (JSON Lines), e.g. to keep on disk.
+
+        A body cut mid-way is fetched again, up to ``resume`` times; after that the cut surfaces as
+        ``APIConnectionError``.
+        """
+        validate_batch_id(batch_id)
+        operation = "get results"
+        cuts = 0
+        while True:
+            try:
+                async with self._streamed_get(operation, f"analyze/batches/{batch_id}/results", batch_id) as response:
+                    return b"".join([piece async for piece in response.aiter_bytes()])
+            except httpx.TransportError as exc:
+                cuts += 1
+                if cuts > resume:
+                    raise _transport_error(exc, operation, batch_id) from exc
+                log.info("results body of batch %s was cut; fetching it again (%d/%d)", batch_id, cuts, resume)
+
     async def _stream_results(
         self, batch_id: str, malformed: Literal["raise", "yield"]
     ) -> AsyncIterator[ResultLine | ResultLineError]:

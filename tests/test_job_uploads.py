@@ -14,7 +14,6 @@ import batch_widget as bw
 from batch_widget.errors import InvalidInputError
 from batch_widget.job_widget import summary_html, summary_text
 from batch_widget.jobs import UploadCounts
-from batch_widget.jobs.registry import LiveJobs
 from batch_widget.jobs.snapshot import project
 from batch_widget.simulator import ManualClock, Simulator
 
@@ -71,6 +70,7 @@ async def test_files_and_urls_are_uploaded_analysed_and_joined_and_a_failed_asse
     # durations fed the batches: every request names a ready asset the simulator knows
     man = json.loads((tmp_path / "job.json").read_text())
     assert all(r["content_s"] for c, r in man["rows"].items() if c != "bad")
+    assert all(r["asset_id"] and r["source"] for c, r in man["rows"].items() if c != "bad")
 
 
 async def test_batches_start_while_uploads_are_still_processing(
@@ -103,7 +103,7 @@ async def test_a_rerun_and_a_resume_upload_nothing_twice(
     creates = usim.stats["requests"].get("asset_create", 0)
     job2 = go(df, uclient, path, chunk_size=3)  # the same cell again
     await job2.wait()
-    monkeypatch.setattr(bw.jobs.submission, "live_jobs", LiveJobs())  # a kernel restart forgets live jobs
+    bw.jobs.live_jobs.clear()  # a kernel restart forgets live jobs
     job3 = bw.resume_job(path, uclient)
     await job3.wait()
     assert usim.stats["requests"].get("asset_create", 0) == creates
@@ -120,14 +120,10 @@ async def test_a_kernel_restart_mid_upload_carries_on_without_duplicates(
     job = go(df, uclient, path)
     await job.wait()
     man = json.loads(path.read_text())
-    assert any(r.get("upload", {}).get("state") == "failed" for r in man["rows"].values())
-    # a restart: the manifest says which uploads stopped; make them resumable again
-    for r in man["rows"].values():
-        if r.get("upload", {}).get("state") == "failed" and "bad" not in r["upload"]["source"]:
-            r["upload"]["state"] = "creating"
-    path.write_text(json.dumps(man))
+    stopped = [u for u in man["uploads"].values() if u["state"] == "error"]
+    assert len(stopped) == 2 and all(u["multipart"] for u in stopped)  # the cut ones kept where they were
     usim.clear_faults()
-    monkeypatch.setattr(bw.jobs.submission, "live_jobs", LiveJobs())
+    bw.jobs.live_jobs.clear()  # a restart: the manifest says which uploads stopped; resume_job carries them on
     job2 = bw.resume_job(path, uclient)
     await job2.wait()
     out = await job2.to_pandas()
@@ -184,7 +180,7 @@ def test_videos_to_table_notebook_runs_end_to_end(tmp_path: Path) -> None:
     assert "uploads: 7 ready · 1 failed" in text  # the upload stage, in the summary
     assert "{'ready': 7, 'failed': 1}" in text  # one joined table: every row, the failed upload's included
     man = json.loads((tmp_path / "videos_to_table.manifest.json").read_text())
-    ups = [r["upload"] for r in man["rows"].values()]
+    ups = list(man["uploads"].values())
     assert len(ups) == 8 and sum(u["state"] == "ready" for u in ups) == 7 and all(u.get("asset_id") for u in ups)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     pinned = [o for o in outputs if "bw-job-static" in o.get("data", {}).get("text/html", "")]

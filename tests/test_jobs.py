@@ -137,7 +137,7 @@ async def test_2500_rows_three_batches_within_the_cap_with_others_active(
     assert (out["status"] == "ready").all() and out["result"].notna().all()
     # the manifest recorded every chunk with its batch id
     saved = json.loads((tmp_path / "job.json").read_text())
-    assert saved["format"] == "batch_widget.job/2" and len(saved["rows"]) == N
+    assert saved["format"] == "batch_widget.job/3" and len(saved["rows"]) == N
     assert [c["state"] for c in saved["chunks"]] == ["created"] * 3
     assert SECRET_KEY not in (tmp_path / "job.json").read_text()
 
@@ -522,7 +522,7 @@ def test_many_videos_notebook_runs_end_to_end(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("fmt", "words"),
     [
-        ("batch_widget.job/3", "written by a newer batch_widget"),
+        ("batch_widget.job/4", "written by a newer batch_widget"),
         ("batch_widget.job/0", "unknown format 'batch_widget.job/0'"),
         ("batch_widget.job/beta", "unknown format 'batch_widget.job/beta'"),
         ("something.else/1", "is not a batch_widget job manifest"),
@@ -535,8 +535,38 @@ def test_a_manifest_of_another_version_is_refused_clearly(tmp_path: Path, fmt: s
     with pytest.raises(bw.BatchWidgetError, match=words) as info:
         Manifest.load(path)
     assert str(path) in str(info.value)
-    with pytest.raises(bw.BatchWidgetError, match=words):  # and nothing is sent: there is no client
-        bw.resume_job(path, client=object())  # type: ignore[arg-type]
+    nowhere = bw.BatchClient(SECRET_KEY, base_url="http://127.0.0.1:9")  # nothing listens: nothing can be sent
+    with pytest.raises(bw.BatchWidgetError, match=words):
+        bw.resume_job(path, client=nowhere)
+
+
+async def test_version_1_and_2_manifests_are_read_and_written_back_as_3(tmp_path: Path) -> None:
+    path = tmp_path / "v2.json"
+    video = {"type": "asset_id", "asset_id": f"{1:024x}"}
+    path.write_text(json.dumps({
+        "format": "batch_widget.job/2", "base_url": "https://api.twelvelabs.io/v1.3",
+        "settings": {"analysis_mode": "general", "model_name": "pegasus1.5", "defaults": {}},
+        "rows": {
+            "a": {"index": 0, "request": {"video": video}, "content_s": 10.0},
+            # two rows of one URL, uploaded: the asset id stood in the request once ready
+            "b": {"index": 1, "request": {"video": {"type": "asset_id", "asset_id": f"{2:024x}"}}, "content_s": 5.0,
+                  "upload": {"kind": "url", "source": "https://x.example/v.mp4", "state": "ready",
+                             "asset_id": f"{2:024x}", "tag": "t"}},
+            # and a file not uploaded yet: its path sat where the asset id goes
+            "c": {"index": 2, "request": {"video": {"type": "asset_id", "asset_id": "/data/c.mp4"}}, "content_s": None,
+                  "upload": {"kind": "file", "source": "/data/c.mp4", "state": "pending", "size": 10}},
+        },
+        "chunks": [{"chunk": 0, "attempt": 1, "state": "created", "batch_id": f"{9:024x}", "custom_ids": ["a", "b"]}],
+    }))  # fmt: skip
+    man = Manifest.load(path)
+    assert man.read_version == 2 and man.endpoint.base_url == "https://api.twelvelabs.io/v1.3"
+    assert (man.rows["a"].asset_id, man.rows["b"].asset_id, man.rows["c"].asset_id) == (f"{1:024x}", f"{2:024x}", None)
+    assert man.rows["c"].source == "/data/c.mp4" and man.uploads["/data/c.mp4"].state == "pending"
+    assert man.uploads["https://x.example/v.mp4"].state == "ready" and "video" not in man.rows["b"].request
+    man.save()
+    again = Manifest.load(path)
+    assert json.loads(path.read_text())["format"] == "batch_widget.job/3"
+    assert again.rows == man.rows and again.uploads == man.uploads and again.chunks == man.chunks
 
 
 async def test_a_version_1_manifest_is_read_as_having_no_uploads(
@@ -548,15 +578,21 @@ async def test_a_version_1_manifest_is_read_as_having_no_uploads(
     first.close()
     jobs_mod.live_jobs.clear()
     # the same job as a version-1 file; a stray upload record in it (version 1 had none) must not run
-    data = json.loads(path.read_text())
-    data["format"] = "batch_widget.job/1"
+    now = json.loads(path.read_text())
+    data = {"format": "batch_widget.job/1", "created_at": now["created_at"], "base_url": sim.base_url,
+            "settings": now["settings"],
+            "rows": {cid: {"index": r["index"], "content_s": r["content_s"],
+                           "request": {"video": {"type": "asset_id", "asset_id": r["asset_id"]}, **r["request"]}}
+                     for cid, r in now["rows"].items()},
+            "chunks": [{k: v for k, v in c.items() if k != "outcome"} for c in now["chunks"]]}  # fmt: skip
     some = next(iter(data["rows"]))
     data["rows"][some]["upload"] = {"kind": "url", "source": "https://example.com/a.mp4", "state": "pending"}
     path.write_text(json.dumps(data))
 
     loaded = Manifest.load(path)
     assert loaded.read_version == 1 and len(loaded.rows) == 30
-    assert not any("upload" in row for row in loaded.rows.values())
+    assert not loaded.uploads and not any(row.source for row in loaded.rows.values())
+    assert all(row.asset_id and "video" not in row.request for row in loaded.rows.values())
     assert [c.batch_id for c in loaded.chunks] == first.batch_ids
 
     job = bw.resume_job(path, client, **job_kwargs())
@@ -565,8 +601,7 @@ async def test_a_version_1_manifest_is_read_as_having_no_uploads(
     assert snap.state == "done" and snap.counts["ready"] == 30
     assert not any(k.startswith(("asset", "upload")) for k in sim.stats["requests"])  # nothing uploaded
     assert len(await job.to_pandas()) == 30
-    job.manifest.save()
-    assert json.loads(path.read_text())["format"] == "batch_widget.job/2"  # written back at the new version
+    assert json.loads(path.read_text())["format"] == "batch_widget.job/3"  # written back at the new version
 
 
 async def test_the_job_tells_listeners_and_refresh_polls_every_batch(

@@ -8,19 +8,23 @@ every create in a manifest, so re-running the cell submits nothing twice.
 One module per concern:
 
 - ``rows``: DataFrame rows → checked requests, chunk planning (pure pandas, no event loop);
-- ``manifest``: the on-disk record, its format and version, atomic writes;
-- ``job``: the scheduler, cancel / resolve / resubmit, results as one frame;
+- ``manifest``: the job's typed record (rows, uploads, chunks, limits) and its file: format,
+  version, journal, atomic writes;
+- ``lock``: one process at a time per manifest;
+- ``job``: the record's one writer: the scheduler, cancel / resolve / resubmit, results as one
+  frame, and the live jobs of this process;
 - ``snapshot``: what the job looks like at one moment (what its listeners receive);
 - ``creating``: one chunk's create, and the recovery of a create whose answer was lost;
 - ``uploads``: the upload stage (files and URLs become ready assets, then rows);
-- ``recovery``: matching a create whose answer was lost to the account's batches;
-- ``results``: each row's newest outcome joined back onto the input rows;
-- ``registry``: the live jobs of this process, by manifest path;
+- ``results``: results fetched as batches end and kept on disk; the newest outcome of each row
+  joined back onto the input rows;
 - ``submission``: ``submit`` and ``resume_job``.
 """
 
-from .job import Job, JobListener, Uncertain, UncertainCreateError, live_jobs
-from .manifest import DEFAULT_MANIFEST, MANIFEST_FORMAT, Chunk, Manifest
+from .creating import UncertainCreateError
+from .job import Job, JobListener, LiveJobs, live_jobs
+from .lock import JobLockedError
+from .manifest import DEFAULT_MANIFEST, MANIFEST_FORMAT, Chunk, Limits, Manifest, ManifestError, Row, Upload
 from .rows import Prepared, PreparedRow, plan_chunks, prepare_requests, stable_custom_id
 from .snapshot import JobSnapshot
 from .submission import resume_job, submit
@@ -32,12 +36,17 @@ __all__ = [
     "Chunk",
     "Job",
     "JobListener",
+    "JobLockedError",
     "JobSnapshot",
+    "Limits",
+    "LiveJobs",
     "Manifest",
+    "ManifestError",
     "Prepared",
     "PreparedRow",
-    "Uncertain",
+    "Row",
     "UncertainCreateError",
+    "Upload",
     "UploadCounts",
     "live_jobs",
     "plan_chunks",

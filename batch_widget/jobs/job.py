@@ -1,10 +1,17 @@
-"""The job: a scheduler on the running event loop that sends the chunks and watches their batches.
+"""The job: the one owner of its record, and a scheduler on the running event loop.
 
-A :class:`Job` keeps at most ``max_active`` batches active on the account (counting batches that
-were already active), waits for a free slot instead of failing on the API's 429, records every
-create in the manifest before and after it is sent, and watches each batch with the shared
-:class:`~batch_widget.poller.BatchPoller`. It knows nothing of its widget: after every change it
-hands a :class:`~batch_widget.jobs.snapshot.JobSnapshot` to its listeners, as a poller does.
+A :class:`Job` is opened on a manifest (:meth:`Job.open`: the lock taken, the record read and
+checked against the client's endpoint and key) and grows by :meth:`Job.add_rows`. It is the
+record's one writer: the upload stage and the creates it drives change records and hand them
+back to :meth:`Job._commit`. Its scheduler keeps at most ``max_active`` batches active on the
+account (counting batches that were already active), waits for a free slot instead of failing on
+the API's 429, starts each batch as soon as its rows' assets are ready, and watches each batch
+with the shared :class:`~batch_widget.poller.BatchPoller`. It knows nothing of its widget: after
+every change it hands a :class:`~batch_widget.jobs.snapshot.JobSnapshot` to its listeners.
+
+Every task it starts (the scheduler, the upload stage, the results fetches) is cancelled by
+:meth:`cancel` or :meth:`close`; every :meth:`wait` ends once each row has an outcome, whatever
+mix of uploads and batches failed.
 """
 
 from __future__ import annotations
@@ -12,7 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+import os
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,7 +31,8 @@ import pandas as pd
 
 from .._aio import run_in_thread, sleep_or_wake
 from .._viewing import forget_view, view_of
-from ..account import ACCOUNT_MAX_ACTIVE, count_active
+from ..account import count_active
+from ..asset_model import Asset
 from ..client import BatchClient
 from ..errors import (
     APIError,
@@ -36,103 +48,191 @@ from ..frames import results_to_frame
 from ..models import Batch, ResultLine, format_time
 from ..peek import peek, rows_to_frame
 from ..poller import BatchPoller, PollUpdate, Schedule
-from ..validation import MAX_REQUESTS, validate_batch_id
-from .creating import CreateContext, Uncertain, UncertainCreateError, recover_chunk, send_create
-from .manifest import Chunk, Manifest
-from .prefetch import FinishedResults
-from .registry import LiveJobs
-from .results import empty_long_frame, join_to_inputs, newest_outcomes, rows_to_retry
-from .rows import MAX_CONTENT_HOURS, plan_chunks
-from .snapshot import JobSnapshot, project, settled
+from ..validation import validate_batch_id
+from .creating import CreateContext, UncertainCreateError, recover_chunk, send_create
+from .lock import ManifestLock
+from .manifest import Chunk, Endpoint, Limits, Manifest, ManifestError, Record, Row, Upload
+from .results import FinishedResults, empty_long_frame, join_to_inputs, newest_outcomes, rows_to_retry
+from .rows import Prepared, jsonable_label, plan_chunks
+from .snapshot import JobSnapshot, RowsBeforeBatches, project, settled
 from .uploads import UploadStage
 
-__all__ = ["Job", "JobListener", "Uncertain", "UncertainCreateError", "live_jobs"]
+__all__ = ["Job", "JobListener", "LiveJobs", "UncertainCreateError", "live_jobs"]
 
 log = logging.getLogger("batch_widget.jobs")
 
 JobListener = Callable[[JobSnapshot], None]
+#: a row's video as checked before anything is sent: (kind, source, file size)
+VideoSource = tuple[str, str, "int | None"]
 
 
 class Job:
-    """Many batches watched as one: created by :func:`~batch_widget.submit` or :func:`~batch_widget.resume_job`.
+    """Many batches watched as one: made by :func:`~batch_widget.submit` or :func:`~batch_widget.resume_job`.
 
     Display it (``job`` as a cell's last line) for the live job widget; ``await job.wait()``
     waits without blocking the kernel; ``await job.to_pandas()`` gives the input rows with the
     results joined on.
     """
 
-    def __init__(
-        self,
-        client: BatchClient,
-        manifest: Manifest,
-        *,
-        max_active: int = ACCOUNT_MAX_ACTIVE,
-        on_uncertain: Uncertain = "ask",
-        schedule: Schedule | None = None,
-        slot_poll: float = 15.0,
-        chunk_size: int = MAX_REQUESTS,
-        max_content_hours: float = MAX_CONTENT_HOURS,
-    ) -> None:
+    def __init__(self, client: BatchClient, manifest: Manifest, lock: ManifestLock, *,
+                 schedule: Schedule | None = None) -> None:  # fmt: skip
+        """Use :meth:`Job.open`: it takes the lock and checks the record first."""
         self.client = client
         self.manifest = manifest
-        self.configure(
-            max_active=max_active, on_uncertain=on_uncertain, slot_poll=slot_poll, chunk_size=chunk_size,
-            max_content_hours=max_content_hours,
-        )  # fmt: skip
         self.schedule = schedule
         self.inputs: pd.DataFrame | None = None
         self.input_ids: pd.Series | None = None
+        #: rows of the last ``add_rows`` that the job already held (not sent again)
         self.skipped_rows = 0
+        self._lock = lock
+        self._by_source: dict[str, list[str]] = {}
+        self._claimed: set[str] = set()
+        self._index_rows()
         self._pollers: dict[str, BatchPoller] = {}
         self._updates: dict[str, PollUpdate] = {}
-        self._results = FinishedResults(self.client)  # fetched as each batch ends, kept
+        self._results = FinishedResults(client, manifest.results_dir)
+        self._uploads = UploadStage(
+            client, manifest.uploads, concurrency=self.limits.upload_concurrency, commit=self._commit,
+            on_ready=self._upload_ready, on_change=self.notify,
+        )  # fmt: skip
         self._listeners: list[JobListener] = []
         self._task: asyncio.Task[None] | None = None
+        self._upload_task: asyncio.Task[None] | None = None
         self._done: asyncio.Future[JobSnapshot] | None = None
         self._wake: asyncio.Event | None = None
         self._message = ""
         self._error = ""
         self._active: int | None = None
         self._cancel_requested = False
-        self.uploads: UploadStage | None = None
-        """The upload stage when rows name files or URLs (see ``uploads``)."""
+        self._closed = False
 
-    def configure(
-        self,
+    # -- making one -------------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        client: BatchClient,
+        path: str | os.PathLike[str],
         *,
-        max_active: int,
-        on_uncertain: Uncertain,
-        slot_poll: float,
-        chunk_size: int,
-        max_content_hours: float,
-    ) -> None:
-        """Check and set the job's limits and policies (a re-run ``submit`` cell may change them)."""
-        if on_uncertain not in ("ask", "resubmit", "skip", "raise"):
-            raise InvalidInputError(
-                f"on_uncertain {on_uncertain!r} is not one of 'ask', 'resubmit', 'skip', 'raise'."
-            )
-        if not isinstance(max_active, int) or not 1 <= max_active <= ACCOUNT_MAX_ACTIVE:
-            raise InvalidInputError(
-                f"max_active {max_active!r} must be an integer from 1 to {ACCOUNT_MAX_ACTIVE}."
-            )
-        self.check_limits(chunk_size=chunk_size, max_content_hours=max_content_hours)
-        self.max_active = max_active
-        self.on_uncertain: Uncertain = on_uncertain
-        self.slot_poll = slot_poll
-        self.chunk_size = chunk_size
-        self.max_content_hours = max_content_hours
+        limits: Mapping[str, Any] | None = None,
+        schedule: Schedule | None = None,
+        create: bool = True,
+        start_over: bool = False,
+    ) -> Job:
+        """The job recorded at ``path`` (a new one if there is none and ``create``), its lock held.
 
-    @staticmethod
-    def check_limits(*, chunk_size: int, max_content_hours: float) -> None:
-        """Refuse a batch size outside the API's limits, naming the value."""
-        if not isinstance(chunk_size, int) or not 1 <= chunk_size <= MAX_REQUESTS:
-            raise InvalidInputError(f"chunk_size {chunk_size!r} must be an integer from 1 to {MAX_REQUESTS}.")
-        if not 0 < max_content_hours <= MAX_CONTENT_HOURS:
-            raise InvalidInputError(
-                f"max_content_hours {max_content_hours!r} must be in (0, {MAX_CONTENT_HOURS:g}]."
-            )
+        ``limits`` change the recorded ones (``None`` values keep them). Raises
+        :class:`~batch_widget.jobs.lock.JobLockedError` when another process runs it, and
+        :class:`~batch_widget.jobs.manifest.ManifestError` when the record is unreadable or was
+        written for another endpoint or key (``start_over=True`` keeps it aside and begins anew).
+        """
+        changes = dict(limits or {})
+        Limits().but(**changes)  # a bad limit is named before the file is touched
+        p = Path(path)
+        lock = ManifestLock(p)
+        lock.acquire()
+        try:
+            if p.exists() and start_over:
+                aside = p.with_name(f"{p.name}.{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.old")
+                os.replace(p, aside)
+                journal = p.with_name(p.name + ".journal")
+                if journal.exists():
+                    os.replace(journal, aside.with_name(aside.name + ".journal"))
+                warnings.warn(f"started a new job in {p.name}; the previous record is kept as {aside.name}",
+                              stacklevel=3)  # fmt: skip
+            if p.exists():
+                manifest = Manifest.load(p)
+                _check_binding(manifest, client)
+            elif create:
+                manifest = Manifest(p, endpoint=Endpoint(client.base_url, client.key_fingerprint))
+            else:
+                raise InvalidInputError(f"no job manifest at {str(p)!r}; submit() writes one.")
+            manifest.endpoint = Endpoint(client.base_url, client.key_fingerprint)
+            manifest.limits = (manifest.limits or Limits()).but(**changes)
+            if p.exists():
+                manifest.save()  # the journal folded in, an older version written back as this one
+        except BaseException:
+            lock.release()
+            raise
+        return cls(client, manifest, lock, schedule=schedule)
 
-    # -- public ---------------------------------------------------------------------------------
+    def configure(self, **limits: Any) -> None:
+        """Change the job's limits (``None`` keeps one): chunk_size, max_content_hours, max_active,
+        upload_concurrency, on_uncertain, slot_poll."""
+        new = self.limits.but(**limits)
+        if new != self.limits:
+            self._hold()
+            self.manifest.limits = new
+            self._commit("meta")
+            self._uploads.concurrency = new.upload_concurrency
+
+    def add_rows(
+        self,
+        prepared: Prepared,
+        videos: Mapping[Any, VideoSource] | None = None,
+        *,
+        inputs: pd.DataFrame | None = None,
+    ) -> int:
+        """Add the rows the job does not hold yet (by custom_id); returns how many were new.
+
+        ``videos`` gives each row's ``(kind, source, size)`` by index label (rows not in it name an
+        asset). A row already held is not sent again; one whose upload gave up or was canceled is
+        tried again.
+        """
+        self._hold()
+        man = self.manifest
+        held = [r for r in prepared.rows if r.custom_id in man.rows]
+        fresh = [r for r in prepared.rows if r.custom_id not in man.rows]
+        self.skipped_rows = len(held)
+        changed = sum(1 for r in held if man.rows[r.custom_id].request != _without_video(r.request))
+        if changed:
+            warnings.warn(
+                f"{changed} rows are already in job {man.path.name} with a different request (prompt, "
+                "window, ...); they are not sent again. Use another manifest= path for a new job.",
+                stacklevel=3,
+            )
+        settings = prepared.job_settings
+        if man.settings is not None and man.settings != settings and (fresh and man.chunks):
+            raise InvalidInputError(
+                f"manifest {str(man.path)!r} holds a job with other settings ({man.settings.to_json()!r}); "
+                f"{len(fresh)} new rows cannot join it. Use another manifest= path for a new job."
+            )
+        if man.settings is None or not man.chunks:
+            man.settings = settings
+        touched: list[Record] = []
+        direct: list[str] = []
+        for r in fresh:
+            kind, source, size = (videos or {}).get(r.label, ("asset", "", None))
+            row = Row(custom_id=r.custom_id, index=jsonable_label(r.label), request=_without_video(r.request),
+                      content_s=r.content_s)  # fmt: skip
+            if kind == "asset":
+                row.asset_id = r.request["video"]["asset_id"]
+                direct.append(r.custom_id)
+            else:
+                row.source = source
+                up = man.uploads.get(source)
+                if up is None:
+                    up = man.uploads[source] = Upload(source=source, kind="url" if kind == "url" else "file", size=size)
+                    touched.append(up)
+                elif up.state == "ready" and up.asset_id:  # shared with a row already held: ready at once
+                    row.asset_id = up.asset_id
+            man.rows[r.custom_id] = row
+            self._by_source.setdefault(row.source, []).append(row.custom_id) if row.source else None
+            touched.append(row)
+        touched += self.plan(direct, attempt=1)
+        touched += self._plan_ready_rows(force=False)
+        if touched or not man.path.exists():
+            self._commit("meta", *touched)
+        if inputs is not None:
+            self.inputs, self.input_ids = inputs, prepared.ids
+        return len(fresh)
+
+    # -- public -------------------------------------------------------------------------------------
+
+    @property
+    def limits(self) -> Limits:
+        assert self.manifest.limits is not None
+        return self.manifest.limits
 
     @property
     def chunks(self) -> list[Chunk]:
@@ -141,6 +241,11 @@ class Job:
     @property
     def path(self) -> Path:
         return self.manifest.path
+
+    @property
+    def uploads(self) -> UploadStage | None:
+        """The upload stage when rows name files or URLs (``counts()`` for the figures)."""
+        return self._uploads if self.manifest.uploads else None
 
     @property
     def batch_ids(self) -> list[str]:
@@ -176,9 +281,12 @@ class Job:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
+        if self._closed:
+            raise BatchWidgetError(f"job {self.path.name} was closed; bw.resume_job({str(self.path)!r}) opens it again.")
         if self.running:
             self._poke()
             return
+        self._hold()
         if self._done is None or self._done.done() or self._done.get_loop() is not loop:
             self._done = loop.create_future()
         self._wake = asyncio.Event()
@@ -197,12 +305,12 @@ class Job:
         self._poke()
 
     async def wait(self) -> JobSnapshot:
-        """Wait, without blocking the kernel, until no batch of the job runs and no chunk can go in.
+        """Wait, without blocking the kernel, until every row has an outcome or needs you.
 
         Returns the final :class:`JobSnapshot`; its ``state`` is ``done``, or ``attention`` when
-        a chunk needs you (see :meth:`resolve`), or ``canceled``. The final snapshot goes to the
-        listeners once more from here, so the job widget pins its static summary from the
-        waiting cell too (nbclient / papermill keep that one).
+        a chunk or an upload needs you (see :meth:`resolve`, :meth:`retry_uploads`), or
+        ``canceled``. The final snapshot goes to the listeners once more from here, so the job
+        widget pins its static summary from the waiting cell too (nbclient / papermill keep that one).
         """
         self.start()
         if self._done is None:
@@ -219,16 +327,20 @@ class Job:
         """Blocking twin of :meth:`wait` for scripts: blocks the calling thread until the job ends.
 
         Runs the job from its manifest on a private event loop in a worker thread (with its own
-        client), then reloads the manifest here. In a notebook, prefer ``await job.wait()``:
-        while this blocks, the kernel runs nothing else and every live display pauses.
+        client, under this job's lock), then reads the manifest again here. In a notebook, prefer
+        ``await job.wait()``: while this blocks, the kernel runs nothing else and every live display pauses.
         """
+        self._hold()
+        self._flush()
 
         async def run() -> JobSnapshot:
             async with self.client.clone() as client:
-                job = Job(client, Manifest.load(self.path), max_active=self.max_active,
-                          on_uncertain=self.on_uncertain, slot_poll=self.slot_poll, schedule=self.schedule,
-                          chunk_size=self.chunk_size, max_content_hours=self.max_content_hours)  # fmt: skip
-                return await job.wait()
+                job = Job(client, Manifest.load(self.path), self._lock, schedule=self.schedule)
+                try:
+                    return await job.wait()
+                finally:
+                    job._stop_tasks()
+                    job._flush()
 
         snap = run_in_thread(
             run,
@@ -236,25 +348,30 @@ class Job:
             warn_in_loop="Job.wait_blocking() blocks the kernel until every batch has ended; "
             "use `await job.wait()` in a notebook.",
         )
-        self.manifest = Manifest.load(self.path)
+        self.manifest.replace_with(Manifest.load(self.path))
+        self._index_rows()
+        self._release_if_idle()
         return snap
 
     async def cancel(self) -> list[Batch]:
-        """Cancel the whole job: chunks not yet sent are skipped, active batches are canceled.
+        """Cancel the whole job: uploads stop, chunks not yet sent are skipped, active batches are canceled.
 
         Items already processing still finish (the API's rule). Returns the canceled batches.
         """
+        self._hold()
         self._cancel_requested = True
+        await self._stop_uploads("canceled by job.cancel(); job.retry_uploads() carries it on")
+        touched: list[Record] = []
         for chunk in self.chunks:
             if chunk.state == "planned":
-                chunk.state = "skipped"
-                chunk.note = "canceled before it was submitted"
-        self.manifest.save()
+                chunk.skipped("canceled before it was submitted")
+                touched.append(chunk)
+        self._commit(*touched)
         self._changed()
         canceled: list[Batch] = []
         errors: list[str] = []
         for chunk in self.chunks:
-            if not chunk.batch_id:
+            if not chunk.batch_id or chunk.outcome is not None:
                 continue
             update = self._updates.get(chunk.batch_id)
             if update is not None and update.batch is not None and update.batch.is_terminal:
@@ -271,9 +388,29 @@ class Job:
                 poller.refresh()
         if errors:
             self._error = "Cancel failed for " + "; ".join(errors)
-        self._poke()
+        self.start()  # the scheduler sees the batches to their end, then finishes as canceled
         self._changed()
         return canceled
+
+    def retry_uploads(self, *, canceled: bool = True, failed: bool = False) -> list[str]:
+        """Upload again what gave up after its retries, and what was canceled (and, with ``failed=True``,
+        the assets that failed); returns their sources. Re-running ``submit`` does the same;
+        ``resume_job`` retries what gave up only (a canceled job stays canceled)."""
+        self._hold()
+        again: list[Upload] = []
+        for up in self.manifest.uploads.values():
+            if up.state == "canceled" and not canceled:
+                continue
+            if failed and up.state == "failed":
+                up.state, up.asset_id, up.tag, up.multipart = "error", None, None, None
+            if up.reopen():
+                again.append(up)
+        if again:
+            self._cancel_requested = False
+            self._commit(*again)
+            self.start()
+            self._changed()
+        return [u.source for u in again]
 
     def resolve(
         self, chunk: int, *, batch_id: str | None = None, action: Literal["resubmit", "skip"] | None = None
@@ -293,20 +430,17 @@ class Job:
             raise InvalidInputError(f"chunk {chunk} is {target.state}, not uncertain: nothing to resolve.")
         if (batch_id is None) == (action is None):
             raise InvalidInputError("give exactly one of batch_id= or action='resubmit' / 'skip'.")
-        if batch_id is not None:
-            target.batch_id = validate_batch_id(batch_id)
-            target.state = "created"
-            target.note = "batch id given by the user"
-        elif action == "resubmit":
-            target.state, target.intent_at = "planned", None
-            target.note = "resubmitted by the user after an uncertain create"
-        elif action == "skip":
-            target.state = "skipped"
-            target.note = "skipped by the user"
-        else:
+        if action not in (None, "resubmit", "skip"):
             raise InvalidInputError(f"action {action!r} is not 'resubmit' or 'skip'.")
-        target.error = None
-        self.manifest.save()
+        self._hold()
+        target = next(c for c in self.chunks if c.chunk == chunk)  # the record as read under the lock
+        if batch_id is not None:
+            target.created(validate_batch_id(batch_id), target.created_at, note="batch id given by the user")
+        elif action == "resubmit":
+            target.replanned(note="resubmitted by the user after an uncertain create")
+        else:
+            target.skipped("skipped by the user")
+        self._commit(target)
         self.start()
         self._changed()
 
@@ -321,17 +455,15 @@ class Job:
         alone. Call it again after the new batches end: a row is never in two unfinished
         attempts at once, so re-running the cell submits nothing twice.
         """
+        self._hold()
         outcomes: dict[int, dict[str, str]] = {}  # chunk → custom_id → its outcome there
         for chunk in self.chunks:
             if chunk.state != "created" or not chunk.batch_id:
                 continue
-            update = self._updates.get(chunk.batch_id)
-            batch = update.batch if update is not None else None
-            if batch is None or not batch.is_terminal:
-                batch = await self.client.get(chunk.batch_id)
-            if not batch.is_terminal:
+            ended, unfinished = await self._batch_end(chunk)
+            if not ended:
                 outcomes[chunk.chunk] = dict.fromkeys(chunk.custom_ids, "unfinished")
-            elif batch.failed_items + batch.canceled_items == 0:
+            elif not unfinished:
                 outcomes[chunk.chunk] = dict.fromkeys(chunk.custom_ids, "ready")
             else:
                 lines = await self._lines(chunk.batch_id)
@@ -341,13 +473,12 @@ class Job:
         if not ordered:
             return []
         new_chunks = self.plan(ordered, attempt=None, resubmit_of=sorted(parents))
-        # replaced counts per new chunk, for the overall bar
-        for chunk in new_chunks:
+        for chunk in new_chunks:  # replaced counts per new chunk, for the overall bar
             counts: dict[str, int] = {}
             for cid in chunk.custom_ids:
                 counts[newest[cid]] = counts.get(newest[cid], 0) + 1
             chunk.replaces = counts
-        self.manifest.save()
+        self._commit(*new_chunks)
         self._cancel_requested = False
         self.start()
         self._changed()
@@ -356,13 +487,13 @@ class Job:
     async def to_pandas(
         self, *, history: bool = False, parse_json: bool = False, expand: bool = False
     ) -> pd.DataFrame:
-        """The job's results as one DataFrame.
+        """The job's results as one DataFrame (read from disk first: see ``results``).
 
         By default: the input rows (when this job was submitted from a DataFrame in this
         process; else one row per job row with its index label) with the newest outcome of each
-        row joined on by custom_id, plus ``batch_id``, ``chunk``, ``attempt``, ``attempts``
-        (how many batches the row went into) and ``status_history`` (e.g. ``"failed → ready"``).
-        With ``history=True``: every attempt, one row per (row, batch).
+        row joined on by custom_id, plus ``asset_id``, ``batch_id``, ``chunk``, ``attempt``,
+        ``attempts`` (how many batches the row went into) and ``status_history`` (e.g.
+        ``"failed → ready"``). With ``history=True``: every attempt, one row per (row, batch).
         """
         frames = []
         for chunk in self.chunks:
@@ -379,7 +510,7 @@ class Job:
             return long
         return join_to_inputs(
             newest_outcomes(long), inputs=self.inputs, input_ids=self.input_ids, rows=self.manifest.rows,
-            chunks=self.chunks,
+            uploads=self.manifest.uploads, chunks=self.chunks,
         )  # fmt: skip
 
     async def peek(self, n: int = 5) -> pd.DataFrame:
@@ -397,25 +528,26 @@ class Job:
             error=self._error,
             cancel_requested=self._cancel_requested,
             active=self._active,
-            max_active=self.max_active,
+            max_active=self.limits.max_active,
             manifest=self.path.name,
             updated_at=format_time(self.client.server_now()) or "",
-            slot_poll=self.slot_poll,
-            uploads=self.uploads.counts() if self.uploads is not None else None,
+            slot_poll=self.limits.slot_poll,
+            uploads=self._uploads.counts() if self.manifest.uploads else None,
+            before=self._rows_before_batches(),
         )
 
     def plan(self, custom_ids: Iterable[str], *, attempt: int | None, resubmit_of: Iterable[int] = ()) -> list[Chunk]:
-        """Append chunks for ``custom_ids`` (rows already in the manifest), within the job's limits.
+        """Append chunks for ``custom_ids`` (rows already in the record), within the job's limits.
 
-        ``attempt=None`` for a resubmission: one more than the newest attempt of its rows.
+        ``attempt=None`` for a resubmission: one more than the newest attempt of its rows. The
+        caller commits the chunks returned.
         """
         rows = self.manifest.rows
-        pairs = [(cid, rows[cid].get("content_s")) for cid in custom_ids]
+        pairs = [(cid, rows[cid].content_s) for cid in custom_ids]
         start = len(self.chunks)
         made = []
-        for n, ids in enumerate(
-            plan_chunks(pairs, max_items=self.chunk_size, max_content_hours=self.max_content_hours)
-        ):
+        lim = self.limits
+        for n, ids in enumerate(plan_chunks(pairs, max_items=lim.chunk_size, max_content_hours=lim.max_content_hours)):
             tries = attempt
             if tries is None:
                 tries = 1 + max(
@@ -424,19 +556,35 @@ class Job:
                 )
             chunk = Chunk(chunk=start + n, attempt=tries, custom_ids=list(ids), resubmit_of=list(resubmit_of))
             self.chunks.append(chunk)
+            self._claimed.update(ids)
             made.append(chunk)
         return made
 
     def close(self) -> None:
-        """Stop the scheduler and this job's share of the polling (the manifest stays)."""
-        if self._task is not None:
-            self._task.cancel()
+        """Stop everything this job started (scheduler, uploads, results fetches, its share of the
+        polling) and let its manifest go. The record stays; ``bw.resume_job`` opens it again."""
+        self._closed = True
+        self._stop_tasks()
         for poller in self._pollers.values():
             poller.remove_listener(self._on_poll)
             poller.release()
         self._pollers.clear()
         live_jobs.discard(self)
         forget_view(self)
+        pending = [t for t in (self._task, self._upload_task) if t is not None and not t.done()]
+        if not pending:
+            self._let_go()
+            return
+        left = len(pending)
+
+        def one_done(_: Any) -> None:  # the cancelled tasks record where they stopped, then the lock goes
+            nonlocal left
+            left -= 1
+            if left == 0:
+                self._let_go()
+
+        for task in pending:
+            task.add_done_callback(one_done)
 
     # -- display: the widget layer registers the job's view (this module imports no widget) ------
 
@@ -448,12 +596,130 @@ class Job:
     def _ipython_display_(self, **kwargs: Any) -> None:
         self.widget._ipython_display_(**kwargs)
 
+    # -- the record: one writer, under the lock ----------------------------------------------------
+
+    def _hold(self) -> None:
+        """Hold the manifest's lock before a change; taken again after a pause, the record is read anew
+        (another process may have written it meanwhile)."""
+        if self._lock.held:
+            return
+        self._lock.acquire()
+        try:
+            fresh = Manifest.load(self.path) if self.path.exists() else None
+        except BaseException:
+            self._lock.release()
+            raise
+        if fresh is not None:
+            _check_binding(fresh, self.client)
+            fresh.limits = fresh.limits or self.limits
+            self.manifest.replace_with(fresh)
+            self._index_rows()
+
+    def _commit(self, *changed: Record | Literal["meta"]) -> None:
+        """Write changed records (appended to the journal; the whole file when there is none yet)."""
+        if not self._lock.held:
+            self._hold()
+        if changed or not self.path.exists():
+            self.manifest.record(*changed)
+
+    def _flush(self) -> None:
+        """The whole record to the file, the journal folded in."""
+        if self._lock.held:
+            self.manifest.save()
+
+    def _release_if_idle(self) -> None:
+        if not self.running and not (self._upload_task is not None and not self._upload_task.done()):
+            self._let_go()
+
+    def _let_go(self) -> None:
+        if self._lock.held:
+            self.manifest.save()
+            self.manifest.close_journal()
+            self._lock.release()
+
+    def _index_rows(self) -> None:
+        self._by_source = {}
+        for cid, row in self.manifest.rows.items():
+            if row.source:
+                self._by_source.setdefault(row.source, []).append(cid)
+        self._claimed = self.manifest.claimed()
+
+    # -- uploads ----------------------------------------------------------------------------------------
+
+    def _upload_ready(self, up: Upload, asset: Asset) -> None:
+        rows = [self.manifest.rows[cid] for cid in self._by_source.get(up.source, ())]
+        for row in rows:
+            row.asset_ready(asset.id, asset.content_seconds)
+        self._commit(*rows)
+        self.notify()
+
+    def _start_uploads(self) -> None:
+        if self._uploads.finished or (self._upload_task is not None and not self._upload_task.done()):
+            return
+        self._upload_task = asyncio.get_running_loop().create_task(
+            self._uploads.run(), name=f"batch_widget uploads {self.path.name}"
+        )
+        self._upload_task.add_done_callback(lambda _: self._poke())
+
+    async def _stop_uploads(self, note: str) -> None:
+        task = self._upload_task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        stopped = self._uploads.cancel(note)
+        if stopped:
+            self._commit(*stopped)
+
+    def _plan_ready_rows(self, *, force: bool) -> list[Chunk]:
+        """Chunks for uploaded rows whose asset is ready: a full chunk's worth, or all once uploads ended."""
+        ready = [cid for cids in self._by_source.values() for cid in cids
+                 if cid not in self._claimed and self.manifest.rows[cid].asset_id]  # fmt: skip
+        if not ready or not (force or len(ready) >= self.limits.chunk_size or self._uploads.finished):
+            return []
+        order = {cid: i for i, cid in enumerate(self.manifest.rows)}
+        return self.plan(sorted(ready, key=order.__getitem__), attempt=1)
+
+    def _rows_before_batches(self) -> RowsBeforeBatches:
+        if not self._by_source:
+            return RowsBeforeBatches()
+        uploading = failed = canceled = gave_up = 0
+        errors: list[str] = []
+        for source, cids in self._by_source.items():
+            waiting = sum(1 for c in cids if c not in self._claimed)
+            if not waiting:
+                continue
+            up = self.manifest.uploads[source]
+            if up.state == "failed":
+                failed += waiting
+            elif up.state == "error":
+                gave_up += waiting
+                errors.append(f"{Path(source).name if up.kind == 'file' else source}: {up.error}")
+            elif up.state == "canceled" or self._cancel_requested:
+                canceled += waiting
+            else:
+                uploading += waiting
+        return RowsBeforeBatches(uploading, failed, canceled, gave_up, tuple(errors))
+
     # -- plumbing -------------------------------------------------------------------------------
+
+    async def _batch_end(self, chunk: Chunk) -> tuple[bool, int]:
+        """Whether ``chunk``'s batch has ended, and how many of its items failed or were canceled."""
+        if chunk.outcome is not None:
+            return True, int(chunk.outcome.get("failed", 0)) + int(chunk.outcome.get("canceled", 0))
+        assert chunk.batch_id is not None
+        update = self._updates.get(chunk.batch_id)
+        batch = update.batch if update is not None else None
+        if batch is None or not batch.is_terminal:
+            batch = await self.client.get(chunk.batch_id)
+        return batch.is_terminal, batch.failed_items + batch.canceled_items
 
     async def _lines(self, batch_id: str) -> list[ResultLine | ResultLineError]:
         """A batch's results: an ended batch's were fetched as it ended (or are now), and kept."""
+        chunk = next((c for c in self.chunks if c.batch_id == batch_id), None)
         update = self._updates.get(batch_id)
-        ended = update is not None and update.batch is not None and update.batch.is_terminal
+        ended = (chunk is not None and chunk.outcome is not None) or (
+            update is not None and update.batch is not None and update.batch.is_terminal)  # fmt: skip
         return await self._results.lines(batch_id, ended=ended)
 
     def _changed(self) -> None:
@@ -477,28 +743,35 @@ class Job:
         assert self._wake is not None
         await sleep_or_wake(seconds, self._wake, self.client.clock.sleep)
 
+    def _stop_tasks(self) -> None:
+        for task in (self._task, self._upload_task):
+            if task is not None and not task.done():
+                task.cancel()
+        self._results.cancel()
+
     async def _run(self) -> None:
         try:
             for chunk in self.chunks:
                 if chunk.state == "creating":
                     await self._recover(chunk)
             for chunk in self.chunks:
-                if chunk.state == "created" and chunk.batch_id:
+                if chunk.state == "created" and chunk.batch_id and not (
+                        chunk.outcome is not None and self._results.on_disk(chunk.batch_id)):  # fmt: skip
                     self._watch(chunk)
             self._changed()
-            up = self.uploads
-            uploading = asyncio.ensure_future(up.run()) if up is not None and not up.finished else None
+            if not self._cancel_requested:
+                self._start_uploads()
             while True:
-                due = up.due(self.manifest.claimed(), self.chunk_size) if up is not None else []
+                due = [] if self._cancel_requested else self._plan_ready_rows(force=False)
                 if due:  # batches start as soon as enough assets are ready: uploads and analysis overlap
-                    self.plan(due, attempt=1)
-                    self.manifest.save()
+                    self._commit(*due)
                 todo = next((c for c in self.chunks if c.state == "planned"), None)
-                if todo is None and uploading is not None and not uploading.done() and not self._cancel_requested:
-                    await self._pause(self.slot_poll)  # every upload change wakes it
+                uploading = self._upload_task is not None and not self._upload_task.done()
+                if self._upload_task is not None and self._upload_task.done() and not self._upload_task.cancelled():
+                    self._upload_task.result()  # an upload stage that stopped on an error stops the job
+                if todo is None and uploading and not self._cancel_requested:
+                    await self._pause(self.limits.slot_poll)  # every upload change wakes it
                     continue
-                if uploading is not None and uploading.done():
-                    uploading.result()  # an upload stage that stopped on an error stops the job
                 if todo is None or self._cancel_requested:
                     break
                 if not await self._wait_for_slot():
@@ -506,7 +779,7 @@ class Job:
                 await self._create(todo)
             self._set_message("")
             while not settled(self.chunks, self._updates):
-                await self._pause(max(self.slot_poll, 1.0))
+                await self._pause(max(self.limits.slot_poll, 1.0))
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -518,6 +791,8 @@ class Job:
 
     def _finish(self, error: BaseException | None) -> None:
         self._message = ""
+        if error is not None and self._upload_task is not None and not self._upload_task.done():
+            self._upload_task.cancel()
         snap = self.snapshot()
         if self._done is not None and not self._done.done():
             if error is not None:
@@ -525,6 +800,8 @@ class Job:
                 self._done.exception()
             else:
                 self._done.set_result(snap)
+        if self._upload_task is None or self._upload_task.done():
+            self._let_go()  # a job with nothing running holds no lock: another process may carry it on
         self._changed()
 
     async def _wait_for_slot(self) -> bool:
@@ -535,19 +812,21 @@ class Job:
             raise
         except (APIError, TransportError) as exc:
             self._set_message(f"could not count the active batches ({describe_error(exc)}); retrying")
-            await self._pause(self.slot_poll)
+            await self._pause(self.limits.slot_poll)
             return False
         self._active = active
-        if active < self.max_active:
+        if active < self.limits.max_active:
             return True
-        self._set_message(f"waiting for a free slot ({active} of {self.max_active} active)")
-        await self._pause(self.slot_poll)
+        self._set_message(f"waiting for a free slot ({active} of {self.limits.max_active} active)")
+        await self._pause(self.limits.slot_poll)
         return False
 
     def _creating(self) -> CreateContext:
+        assert self.manifest.settings is not None
         return CreateContext(
-            client=self.client, manifest=self.manifest, slot_poll=self.slot_poll, on_uncertain=self.on_uncertain,
-            say=self._set_message, pause=self._pause,
+            client=self.client, rows=self.manifest.rows, settings=self.manifest.settings,
+            slot_poll=self.limits.slot_poll, on_uncertain=self.limits.on_uncertain, manifest_name=self.path.name,
+            commit=self._commit, say=self._set_message, pause=self._pause,
         )  # fmt: skip
 
     async def _create(self, chunk: Chunk) -> None:
@@ -584,13 +863,78 @@ class Job:
     def _on_poll(self, update: PollUpdate) -> None:
         self._updates[update.batch_id] = update
         if update.finished:
+            batch = update.batch
+            chunk = next((c for c in self.chunks if c.batch_id == update.batch_id), None)
+            if batch is not None and batch.is_terminal and chunk is not None and chunk.outcome is None:
+                chunk.ended(batch.status.value, batch.counts)
+                if self._lock.held:
+                    self.manifest.record(chunk)
             if update.state == "done":
                 self._results.prefetch(update.batch_id)
             self._poke()
-            if self._active is not None and update.batch is not None and update.batch.is_terminal:
+            if self._active is not None and batch is not None and batch.is_terminal:
                 self._active = max(0, self._active - 1)
         self._changed()
 
 
-#: the jobs this process runs, by manifest path (``submit`` and ``resume_job`` look here first)
-live_jobs: LiveJobs[Job] = LiveJobs()
+def _without_video(request: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in request.items() if k != "video"}
+
+
+def _check_binding(manifest: Manifest, client: BatchClient) -> None:
+    """Refuse a record made for another endpoint or key, saying what to do."""
+    made = manifest.endpoint
+    where = str(manifest.path)
+    if made.base_url and made.base_url != client.base_url:
+        raise ManifestError(
+            f"manifest {where!r} was written for {made.base_url}; this client talks to {client.base_url}, where "
+            "its batches do not exist. Nothing was sent. For a job on this endpoint pass another manifest= path, "
+            "or start_over=True to begin a new job in this file (the old record is kept beside it)."
+        )
+    if made.key and made.key != client.key_fingerprint:
+        raise ManifestError(
+            f"manifest {where!r} was written for another API key (fingerprint {made.key}; this client's is "
+            f"{client.key_fingerprint}), which may not see its batches. Nothing was sent. Use the key it was made "
+            "with, pass another manifest= path, or start_over=True to begin a new job in this file."
+        )
+
+
+class LiveJobs:
+    """The jobs this process runs, by manifest path and the client's identity (base URL, key
+    fingerprint): a re-run cell gets its live job back, and never another key's."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[tuple[str, tuple[str, str]], Job] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(path: Path, client: BatchClient) -> tuple[str, tuple[str, str]]:
+        return (str(path.resolve()), client.identity)
+
+    def get(self, path: Path, client: BatchClient) -> Job | None:
+        with self._lock:
+            return self._jobs.get(self._key(path, client))
+
+    def add(self, job: Job) -> Job:
+        with self._lock:
+            self._jobs[self._key(job.path, job.client)] = job
+        return job
+
+    def discard(self, job: Job) -> None:
+        with self._lock:
+            key = self._key(job.path, job.client)
+            if self._jobs.get(key) is job:
+                del self._jobs[key]
+
+    def values(self) -> list[Job]:
+        with self._lock:
+            return list(self._jobs.values())
+
+    def clear(self) -> None:
+        """Forget every job (as a kernel restart does); their tasks are not stopped."""
+        with self._lock:
+            self._jobs.clear()
+
+
+#: the jobs this process runs (``submit`` and ``resume_job`` look here first)
+live_jobs = LiveJobs()

@@ -1,24 +1,44 @@
-"""A job's results as one table, and which rows to try again.
+"""A job's results: fetched as each batch ends, kept beside the manifest, joined back onto the rows.
 
-Pure pandas over frames that ``frames.results_to_frame`` built per batch: :func:`newest_outcomes`
-keeps one row per custom_id (its newest attempt, with ``attempts`` and ``status_history``);
-:func:`join_to_inputs` attaches them to the DataFrame the job was submitted from, or to the
-rows recorded in the manifest after a restart. :func:`rows_to_retry` picks the rows whose newest
-outcome calls for another attempt.
+- :class:`FinishedResults`: an ended batch's results cannot change any more, so the job fetches
+  them as soon as its poller reports the end (a few at a time) and writes the raw JSON Lines
+  beside the manifest (``<manifest stem>.results/<batch_id>.jsonl.gz``, atomically, compressed).
+  ``to_pandas()`` reads them from memory or disk first: a restarted kernel fetches nothing twice,
+  and a job older than the server's 30 days still has its table.
+- Pure pandas over the frames ``frames.results_to_frame`` built per batch: :func:`newest_outcomes`
+  keeps one row per custom_id (its newest attempt, with ``attempts`` and ``status_history``);
+  :func:`join_to_inputs` attaches them to the DataFrame the job was submitted from, or to the
+  rows recorded in the manifest after a restart, with every row's asset id;
+  :func:`rows_to_retry` picks the rows whose newest outcome calls for another attempt.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gzip
+import logging
+import os
+import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .._aio import loop_running
+from ..client import BatchClient
+from ..errors import ResultLineError
 from ..frames import join_results, results_to_frame
-from .manifest import Chunk
+from ..models import ResultLine, parse_result_line
+from .manifest import Chunk, Row, Upload
 
-__all__ = ["BATCH_COLUMNS", "empty_long_frame", "join_to_inputs", "newest_outcomes", "rows_to_retry"]
+__all__ = ["BATCH_COLUMNS", "FinishedResults", "empty_long_frame", "join_to_inputs", "newest_outcomes", "parse_body",
+           "rows_to_retry"]  # fmt: skip
+
+log = logging.getLogger("batch_widget.jobs")
+
+Lines = list[ResultLine | ResultLineError]
 
 #: what a job adds to each batch's results frame, after custom_id
 BATCH_COLUMNS = ("batch_id", "chunk", "attempt")
@@ -53,13 +73,15 @@ def join_to_inputs(
     *,
     inputs: pd.DataFrame | None,
     input_ids: pd.Series | None,
-    rows: Mapping[str, Mapping[str, Any]],
+    rows: Mapping[str, Row],
+    uploads: Mapping[str, Upload],
     chunks: Sequence[Chunk],
 ) -> pd.DataFrame:
     """``newest`` joined onto the input rows by custom_id; rows never sent say why in ``note``.
 
     Without the input DataFrame (a job resumed from its manifest), the left side is one row per
-    job row with its index label (``row``) and asset id.
+    job row with its index label (``row``). Every row's asset id is a column (``asset_id``, or
+    ``job_asset_id`` when the input has an ``asset_id`` column of its own that is not it).
     """
     tmp = "__bw_custom_id__"
     right = newest.rename(columns={"custom_id": tmp})
@@ -67,13 +89,13 @@ def join_to_inputs(
         left = inputs.copy()
         left[tmp] = input_ids
     else:
-        left = pd.DataFrame(
-            {
-                "row": [rows[c].get("index") for c in rows],
-                "asset_id": [rows[c]["request"]["video"]["asset_id"] for c in rows],
-                tmp: list(rows),
-            }
-        )
+        left = pd.DataFrame({"row": [r.index for r in rows.values()], tmp: list(rows)})
+    assets = pd.Series([_asset_of(r, uploads) for r in rows.values()], index=list(rows), dtype=object)
+    ids = left[tmp].map(assets)
+    if "asset_id" not in left.columns:
+        left.insert(0 if inputs is None else len(left.columns) - 1, "asset_id", ids)
+    elif not left["asset_id"].astype(object).where(left["asset_id"].notna(), None).equals(ids.where(ids.notna(), None)):
+        left["job_asset_id"] = ids
     joined: pd.DataFrame = join_results(left, right, on=tmp)
     name = "custom_id" if "custom_id" not in left.columns else "job_custom_id"
     joined = joined.rename(columns={tmp: name})
@@ -87,20 +109,31 @@ def join_to_inputs(
                 if state is not None and joined["status"].iloc[i] is not None and pd.isna(joined["status"].iloc[i]):
                     note[i] = f"not submitted: chunk {state}"
             joined["note"] = pd.Series(note, index=joined.index).astype(joined["note"].dtype)
-    _mark_failed_uploads(joined, name, rows)
+    _mark_unsent_uploads(joined, name, rows, uploads)
     return joined
 
 
-def _mark_failed_uploads(joined: pd.DataFrame, name: str, rows: Mapping[str, Mapping[str, Any]]) -> None:
-    """Rows whose upload failed never reach a batch: ``status`` failed, the asset's message in ``note``."""
-    failed = {c: r["upload"].get("error") for c, r in rows.items() if (r.get("upload") or {}).get("state") == "failed"}
-    if not failed or "status" not in joined.columns:
+def _asset_of(row: Row, uploads: Mapping[str, Upload]) -> str | None:
+    if row.asset_id:
+        return row.asset_id
+    up = uploads.get(row.source) if row.source else None
+    return up.asset_id if up is not None else None
+
+
+def _mark_unsent_uploads(joined: pd.DataFrame, name: str, rows: Mapping[str, Row], uploads: Mapping[str, Upload]) -> None:
+    """Rows whose upload failed or was canceled never reach a batch: that outcome, and why, in ``note``."""
+    outcome: dict[str, tuple[str, str | None]] = {}
+    for cid, row in rows.items():
+        up = uploads.get(row.source) if row.source else None
+        if up is not None and up.state in ("failed", "error", "canceled"):
+            outcome[cid] = ("canceled" if up.state == "canceled" else "failed", up.error or up.note)
+    if not outcome or "status" not in joined.columns:
         return
-    hit = joined[name].isin(list(failed))
-    joined["status"] = joined["status"].astype(object).where(~hit, "failed")
+    keys = joined[name]
+    hit = keys.isin(list(outcome)) & joined["status"].isna()
+    joined["status"] = joined["status"].astype(object).where(~hit, keys.map(lambda c: outcome.get(c, ("",))[0]))
     if "note" in joined.columns:
-        notes = joined[name].map(failed)
-        joined["note"] = joined["note"].astype(object).where(~hit, notes)
+        joined["note"] = joined["note"].astype(object).where(~hit, keys.map(lambda c: outcome.get(c, ("", None))[1]))
 
 
 def rows_to_retry(
@@ -127,3 +160,126 @@ def rows_to_retry(
             redo.setdefault(chunk_no, []).append(cid)
     ordered = [cid for chunk in chunks for cid in redo.get(chunk.chunk, [])]
     return ordered, sorted(redo), {cid: status for cid, (_, status) in newest.items()}
+
+
+def parse_body(body: bytes) -> Lines:
+    """A results body (JSON Lines) as lines, by the one parser of a line."""
+    out: Lines = []
+    for raw in body.split(b"\n"):
+        item = parse_result_line(raw, len(out) + 1)
+        if item is not None:
+            out.append(item)
+    return out
+
+
+class FinishedResults:
+    """The results of ended batches: fetched once each (at most ``concurrency`` at a time), kept in
+    memory and in ``folder`` on disk (``None``: memory only).
+
+    A background fetch that fails is forgotten (and logged): the next :meth:`lines` call fetches
+    again in the foreground, with the client's retries, and raises if that fails too. A kept file
+    that cannot be read is fetched again.
+    """
+
+    def __init__(self, client: BatchClient, folder: Path | None, concurrency: int = 4) -> None:
+        self.client = client
+        self.folder = folder
+        self.concurrency = concurrency
+        self._kept: dict[str, Lines] = {}
+        self._fetching: dict[str, asyncio.Task[Lines]] = {}
+        self._slots: asyncio.Semaphore | None = None
+
+    def path(self, batch_id: str) -> Path | None:
+        return self.folder / f"{batch_id}.jsonl.gz" if self.folder is not None else None
+
+    def on_disk(self, batch_id: str) -> bool:
+        path = self.path(batch_id)
+        return path is not None and path.exists()
+
+    def prefetch(self, batch_id: str) -> None:
+        """Start fetching an ended batch's results in the background (once; no-op without a loop)."""
+        if batch_id in self._kept or batch_id in self._fetching or self.on_disk(batch_id) or not loop_running():
+            return
+        task = asyncio.get_running_loop().create_task(self._fetch(batch_id), name=f"batch_widget results {batch_id}")
+        self._fetching[batch_id] = task
+        task.add_done_callback(lambda t: self._fetched(batch_id, t))
+
+    async def lines(self, batch_id: str, *, ended: bool) -> Lines:
+        """The batch's results: kept (in memory or on disk), or awaited from the fetch under way, or fetched now.
+
+        Only an ``ended`` batch's results are kept (a running batch's grow).
+        """
+        kept = self._kept.get(batch_id)
+        if kept is not None:
+            return kept
+        read = await self._read(batch_id)
+        if read is not None:
+            self._kept[batch_id] = read
+            return read
+        task = self._fetching.get(batch_id)
+        if task is not None:
+            with contextlib.suppress(Exception):  # failed in the background: fetch again below
+                return await asyncio.shield(task)
+        if ended:
+            return await self._fetch(batch_id)
+        return await self.client.result_lines(batch_id)
+
+    async def settle(self) -> None:
+        """Wait for the background fetches under way (their errors are left to :meth:`lines`)."""
+        while self._fetching:
+            await asyncio.gather(*self._fetching.values(), return_exceptions=True)
+
+    def cancel(self) -> None:
+        """Stop the background fetches (the job is closing)."""
+        for task in list(self._fetching.values()):
+            task.cancel()
+
+    async def _read(self, batch_id: str) -> Lines | None:
+        path = self.path(batch_id)
+        if path is None or not path.exists():
+            return None
+        try:
+            body = await asyncio.to_thread(_read_gz, path)
+        except (OSError, EOFError) as exc:
+            log.info("kept results of batch %s cannot be read (%s); fetching them again", batch_id, exc)
+            return None
+        return parse_body(body)
+
+    async def _fetch(self, batch_id: str) -> Lines:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.concurrency)
+        async with self._slots:
+            body = await self.client.result_body(batch_id)
+            lines = parse_body(body)
+            if any(isinstance(line, ResultLineError) for line in lines):  # a corrupted transfer heals
+                body = await self.client.result_body(batch_id)
+                lines = parse_body(body)
+            path = self.path(batch_id)
+            if path is not None:
+                try:
+                    await asyncio.to_thread(_write_gz, path, body)
+                except OSError as exc:  # the table still comes from memory; say why it is not kept
+                    log.warning("could not keep batch %s's results in %s (%s)", batch_id, path, exc)
+        self._kept[batch_id] = lines
+        return lines
+
+    def _fetched(self, batch_id: str, task: asyncio.Task[Lines]) -> None:
+        self._fetching.pop(batch_id, None)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.info("background fetch of batch %s's results failed (%s); to_pandas() will ask again", batch_id, error)
+
+
+def _write_gz(path: Path, body: bytes) -> None:
+    """Atomically: a temp file beside it, fsync, ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=3, mtime=0) as gz:
+        gz.write(body)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _read_gz(path: Path) -> bytes:
+    with gzip.open(path, "rb") as fh:
+        return fh.read()

@@ -19,12 +19,11 @@ import pandas as pd
 
 from ..errors import InvalidInputError
 from ..validation import CUSTOM_ID, MAX_REQUESTS, build_create_body, format_type
+from .manifest import MAX_CONTENT_HOURS, Settings
 
 __all__ = ["MAX_CONTENT_HOURS", "Prepared", "PreparedRow", "jsonable_label", "plan_chunks", "prepare_requests",
            "stable_custom_id"]  # fmt: skip
 
-#: content hours in one batch, at most (the API's limit)
-MAX_CONTENT_HOURS = 2000.0
 #: the longest analysis window the API finishes (longer items fail)
 MAX_WINDOW_S = 2 * 3600.0
 _EXAMPLES = 5
@@ -52,7 +51,11 @@ class Prepared:
 
     @property
     def settings(self) -> dict[str, Any]:
-        return {"analysis_mode": self.analysis_mode, "model_name": self.model_name, "defaults": self.defaults}
+        return self.job_settings.to_json()
+
+    @property
+    def job_settings(self) -> Settings:
+        return Settings(self.analysis_mode, self.model_name, self.defaults)
 
 
 class _Problems:

@@ -16,10 +16,22 @@ from ..poller import PollUpdate
 from .manifest import Chunk
 from .uploads import UploadCounts
 
-__all__ = ["FINISHED_STATES", "JobSnapshot", "attention_message", "project", "settled"]
+__all__ = ["FINISHED_STATES", "JobSnapshot", "RowsBeforeBatches", "attention_message", "project", "settled"]
 
 #: job states in which nothing more happens without the user
 FINISHED_STATES = frozenset({"done", "attention", "error", "canceled"})
+
+
+@dataclass(frozen=True)
+class RowsBeforeBatches:
+    """Rows in no chunk yet because of their upload: still uploading, failed, canceled, or given up."""
+
+    uploading: int = 0
+    failed: int = 0
+    canceled: int = 0
+    #: rows whose upload gave up after its retries (they need ``job.retry_uploads()``), and why
+    gave_up: int = 0
+    errors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,8 @@ def settled(chunks: Sequence[Chunk], updates: Mapping[str, PollUpdate]) -> bool:
             return False
         if chunk.state == "created" and chunk.batch_id:
             update = updates.get(chunk.batch_id)
+            if update is None and chunk.outcome is not None:
+                continue  # ended before, and its results are kept: nothing to watch
             if update is None or not update.finished:
                 return False
     return True
@@ -99,6 +113,14 @@ def attention_message(chunks: Sequence[Chunk], updates: Mapping[str, PollUpdate]
     return " | ".join(parts)
 
 
+def _gave_up(errors: tuple[str, ...]) -> str:
+    if not errors:
+        return ""
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{len(errors)} uploads gave up: {first}{more}"
+
+
 def project(
     chunks: Sequence[Chunk],
     updates: Mapping[str, PollUpdate],
@@ -114,6 +136,7 @@ def project(
     updated_at: str,
     slot_poll: float = 0.0,
     uploads: UploadCounts | None = None,
+    before: RowsBeforeBatches | None = None,
 ) -> JobSnapshot:
     """The job as the widget shows it, from the chunks, the latest polls and the scheduler's state."""
     counts = {"ready": 0, "failed": 0, "canceled": 0, "processing": 0, "queued": 0, "waiting": 0}
@@ -136,7 +159,13 @@ def project(
         if chunk.state == "created" and chunk.batch_id:
             update = updates.get(chunk.batch_id)
             batch = update.batch if update is not None else None
-            if batch is None:
+            if batch is None and chunk.outcome is not None:
+                row["status"] = str(chunk.outcome.get("status", ""))
+                for k in ("queued", "processing", "ready", "failed", "canceled"):
+                    n = int(chunk.outcome.get(k, 0))
+                    row[k] = n
+                    counts[k] += n
+            elif batch is None:
                 row["status"] = "pending"
                 row["queued"] = total
                 counts["queued"] += total
@@ -167,9 +196,15 @@ def project(
                 attention = True
             counts["canceled" if chunk.state == "skipped" else "waiting"] += total
         batches.append(row)
+    before = before or RowsBeforeBatches()
+    counts["waiting"] += before.uploading
+    counts["failed"] += before.failed + before.gave_up
+    counts["canceled"] += before.canceled
+    if before.gave_up:
+        attention = True
     remaining = counts["queued"] + counts["processing"] + counts["waiting"]
     eta = remaining / rate * 60.0 if rate > 0 and remaining else (0.0 if not remaining else None)
-    unsent = any(c.state in ("planned", "creating") for c in chunks)
+    unsent = any(c.state in ("planned", "creating") for c in chunks) or (before.uploading > 0 and not cancel_requested)
     if error and not scheduler_running and (unsent or running):
         state = "error"
     elif running or unsent or (scheduler_running and not settled(chunks, updates)):
@@ -181,7 +216,7 @@ def project(
             state = "submitting"
         else:
             state = "running"
-    elif not chunks:
+    elif not chunks and not rows_total:
         state = "idle"
     elif cancel_requested:
         state = "canceled"
@@ -191,7 +226,7 @@ def project(
         state = "done"
     shown = message if state in ("waiting", "submitting", "canceling", "running") else ""
     if state == "attention":
-        shown = attention_message(chunks, updates)
+        shown = " | ".join(filter(None, [attention_message(chunks, updates), _gave_up(before.errors)]))
     return JobSnapshot(
         state=state,
         message=shown,

@@ -1,49 +1,70 @@
-"""The upload stage of a job: local files and URLs become ``ready`` assets, then batch rows.
+"""The upload stage of a job: each distinct local file or URL becomes one ``ready`` asset, shared by its rows.
 
-Rows given by :func:`~batch_widget.submit` ``(video=...)`` as a URL or a local path carry an
-``upload`` record in the manifest (``rows[cid]["upload"]``)::
+The stage runs inside the job's life: the job starts it as a task and cancels it on
+``job.cancel()`` / ``job.close()``; whatever was not finished then is recorded ``canceled`` (and
+how far it got), and ``job.retry_uploads()`` or a re-run of ``submit`` carries it on.
 
-    {"kind": "url" | "file", "source": "<url or path>", "state": "pending" | "creating" |
-     "processing" | "ready" | "failed", "tag": "<bw_upload tag>", "asset_id": "...",
-     "size": <bytes>, "multipart": {...resume state...}, "error": "<message>"}
-
-The record is saved *before* each create (state ``creating`` with its tag) and after it (the
-asset id), so a re-run or :func:`~batch_widget.resume_job` never uploads a row twice: a
-``creating`` row is first looked for by filename and tag, a multipart upload resumes from its
-last confirmed chunk, a ``processing`` row is only waited on. Uploads run ``concurrency`` at a
-time (429s wait out ``Retry-After`` in the client); a ``failed`` asset fails its row only.
-The scheduler (``job``) plans a row into a batch once its asset is ``ready``, with its duration
-as the row's content seconds.
+Each upload's record (:class:`~batch_widget.jobs.manifest.Upload`) is handed to the job to write
+before its create (the tag that finds the asset again, and the file's stamp) and after it (the
+asset id): a re-run never uploads twice. A ``creating`` upload is first looked for by filename and
+tag; a multipart upload resumes from its last confirmed part, but only while the file still
+matches its stamp (size, modification time and a hash of its first and last MiB), else it starts
+over and says so. Transient failures (429, 5xx, a cut connection) are retried with back-off and
+``Retry-After``; an upload that still fails is ``error`` (retryable), an asset that ends
+``failed`` or disappears fails its rows.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import uuid
-from collections.abc import Callable, Iterable
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from .._text import num, size
+from ..asset_model import Asset
 from ..assets import MULTIPART_LIMIT, MultipartState, check_upload_file
 from ..client import BatchClient
-from ..errors import APIError, AuthenticationError, InvalidInputError, PermissionDeniedError, TransportError
-from .manifest import Manifest
+from ..errors import (
+    APIError,
+    AuthenticationError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    TransportError,
+    describe_error,
+)
+from ..retry import RetryPolicy
+from .manifest import Upload
 
-__all__ = ["UPLOAD_STATES", "UploadCounts", "UploadStage", "VideoKind", "classify_video"]
+__all__ = ["UPLOAD_TRIES", "UploadCounts", "UploadStage", "VideoKind", "classify_video", "file_stamp"]
 
 log = logging.getLogger("batch_widget.jobs")
 
 VideoKind = Literal["asset", "url", "file"]
-UPLOAD_STATES = ("pending", "creating", "processing", "ready", "failed")
 _ASSET_ID = re.compile(r"^[0-9a-fA-F]{24}$")
+_EDGE = 1024 * 1024
+#: creates of one upload before it is given up (each create also waits out 429s in the client)
+UPLOAD_TRIES = 4
+_BACKOFF = RetryPolicy(max_attempts=UPLOAD_TRIES, base_delay=5.0, max_delay=60.0, budget=600.0)
 
 
-def classify_video(value: Any, kind: str | None, where: str) -> tuple[VideoKind, str, int | None]:
-    """``(kind, source, file size)`` of one row's video; :class:`InvalidInputError` naming the row."""
+def classify_video(
+    value: Any, kind: str | None, where: str, known: Mapping[str, Upload] | None = None
+) -> tuple[VideoKind, str, int | None]:
+    """``(kind, source, file size)`` of one row's video; :class:`InvalidInputError` naming the row.
+
+    A file is checked on disk unless ``known`` (the job's uploads) already has its asset: a row
+    whose asset is made never needs its file again.
+    """
     if not isinstance(value, (str, Path)) or not str(value).strip():
         raise InvalidInputError(f"{where}: {value!r} is not an asset id, URL or file path.")
     text = str(value).strip()
@@ -58,19 +79,37 @@ def classify_video(value: Any, kind: str | None, where: str) -> tuple[VideoKind,
         raise InvalidInputError(f"{where}: video_kind {kind!r} is not one of 'asset', 'url', 'file'.")
     if kind == "url" and not text.startswith(("http://", "https://")):
         raise InvalidInputError(f"{where}: {text!r} is not an http(s) URL.")
-    size = None
-    if kind == "file":
-        try:
-            size = check_upload_file(text, MULTIPART_LIMIT)
-        except InvalidInputError as exc:
-            raise InvalidInputError(f"{where}: {exc}") from None
-        text = str(Path(text).resolve())
-    return kind, text, size  # type: ignore[return-value]
+    if kind == "asset":
+        return "asset", text.lower(), None
+    if kind == "url":
+        return "url", text, None
+    source = str(Path(text).expanduser().resolve())
+    held = (known or {}).get(source)
+    if held is not None and held.asset_id and not held.multipart and held.state in ("ready", "processing"):
+        return "file", source, held.size
+    try:
+        found = check_upload_file(source, MULTIPART_LIMIT)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{where}: {exc}") from None
+    return "file", source, found
+
+
+def file_stamp(path: str | Path) -> dict[str, Any]:
+    """What a file looks like now: size, modification time, and a hash of its first and last MiB."""
+    p = Path(path)
+    st = p.stat()
+    digest = hashlib.sha256()
+    with p.open("rb") as fh:
+        digest.update(fh.read(_EDGE))
+        if st.st_size > _EDGE:
+            fh.seek(max(_EDGE, st.st_size - _EDGE))
+            digest.update(fh.read(_EDGE))
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "edges": digest.hexdigest()[:32]}
 
 
 @dataclass(frozen=True)
 class UploadCounts:
-    """The upload stage at a glance (all zero for a job without uploads)."""
+    """The upload stage at a glance, in distinct uploads (all zero for a job without uploads)."""
 
     uploading: int = 0
     processing: int = 0
@@ -79,11 +118,12 @@ class UploadCounts:
     bytes_sent: int = 0
     bytes_total: int = 0
     rate: float = 0.0  # bytes per second over the stage so far
+    canceled: int = 0
 
     @property
     def total(self) -> int:
-        """Rows with an upload (0: the job uploads nothing)."""
-        return self.uploading + self.processing + self.ready + self.failed
+        """Uploads of the job (0: it uploads nothing)."""
+        return self.uploading + self.processing + self.ready + self.failed + self.canceled
 
     def describe(self) -> str:
         """One line, the parts that are not zero: ``12 uploading (34 MB of 120 MB, 8.1 MB/s) · 80 ready``."""
@@ -94,150 +134,226 @@ class UploadCounts:
                 sent = f"{size(self.bytes_sent)} of {size(self.bytes_total)}"
                 sent += f", {size(self.rate)}/s" if self.rate > 0 else ""
             parts.append(f"{num(self.uploading)} uploading" + (f" ({sent})" if sent else ""))
-        parts += [f"{num(n)} {name}" for name, n in
-                  (("processing", self.processing), ("ready", self.ready), ("failed", self.failed)) if n]  # fmt: skip
+        parts += [f"{num(n)} {name}" for name, n in (("processing", self.processing), ("ready", self.ready),
+                                                      ("failed", self.failed), ("canceled", self.canceled)) if n]  # fmt: skip
         return " · ".join(parts)
 
 
+def _filename(up: Upload) -> str:
+    if up.kind == "file":
+        return Path(up.source).name
+    return up.source.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "video.mp4"
+
+
+def _transient(error: BaseException) -> bool:
+    return isinstance(error, (RateLimitError, ServerError, TransportError))
+
+
 class UploadStage:
-    """Runs the uploads of a job's rows; ``on_change`` is called on every state change."""
+    """Runs a job's uploads: ``commit(upload)`` after each change of a record (the job writes it),
+    ``on_ready(upload, asset)`` when an asset is ready, ``on_change()`` for progress the widget shows."""
 
     def __init__(
         self,
         client: BatchClient,
-        manifest: Manifest,
+        uploads: Mapping[str, Upload],
         *,
-        concurrency: int = 4,
+        concurrency: int,
+        commit: Callable[[Upload], None],
+        on_ready: Callable[[Upload, Asset], None],
+        on_change: Callable[[], None],
         poll_interval: float = 5.0,
-        on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.client = client
-        self.manifest = manifest
-        self.concurrency = max(1, concurrency)
-        self.poll_interval = poll_interval
+        self.uploads = uploads
+        self.concurrency = concurrency
+        self.commit = commit
+        self.on_ready = on_ready
         self.on_change = on_change
+        self.poll_interval = poll_interval
         self.bytes_sent = 0
         self._started_at: float | None = None
-        self._active = 0
-
-    def records(self) -> dict[str, dict[str, Any]]:
-        return {cid: row["upload"] for cid, row in self.manifest.rows.items() if isinstance(row.get("upload"), dict)}
+        self._created = asyncio.Event()  # set when an asset is created: there is something to poll
 
     @property
     def finished(self) -> bool:
-        return all(r["state"] in ("ready", "failed") for r in self.records().values())
-
-    def ready_rows(self, exclude: Iterable[str]) -> list[str]:
-        """Rows whose asset is ready and that are in no chunk yet, in manifest order."""
-        taken = set(exclude)
-        return [cid for cid, r in self.records().items() if r["state"] == "ready" and cid not in taken]
-
-    def due(self, claimed: Iterable[str], chunk_size: int) -> list[str]:
-        """Ready rows to plan now: a full chunk's worth, or all of them once every upload has ended."""
-        ready = self.ready_rows(claimed)
-        return ready if ready and (len(ready) >= chunk_size or self.finished) else []
+        return all(u.ended for u in self.uploads.values())
 
     def counts(self) -> UploadCounts:
-        recs = list(self.records().values())
-        total = sum(int(r.get("size") or 0) for r in recs if r["kind"] == "file")
+        ups = list(self.uploads.values())
+        total = sum(int(u.size or 0) for u in ups if u.kind == "file")
         elapsed = self.client.clock.monotonic() - self._started_at if self._started_at is not None else 0.0
         return UploadCounts(
-            uploading=sum(r["state"] in ("pending", "creating") for r in recs),
-            processing=sum(r["state"] == "processing" for r in recs),
-            ready=sum(r["state"] == "ready" for r in recs),
-            failed=sum(r["state"] == "failed" for r in recs),
+            uploading=sum(u.state in ("pending", "creating") for u in ups),
+            processing=sum(u.state == "processing" for u in ups),
+            ready=sum(u.state == "ready" for u in ups),
+            failed=sum(u.state in ("failed", "error") for u in ups),
+            canceled=sum(u.state == "canceled" for u in ups),
             bytes_sent=self.bytes_sent, bytes_total=total,
             rate=self.bytes_sent / elapsed if elapsed > 0 else 0.0,
         )  # fmt: skip
 
-    def _save(self) -> None:
-        self.manifest.save()
-        self.on_change()
-
     async def run(self) -> None:
-        """Upload every row not yet uploaded and wait until each asset is ready or failed."""
+        """Upload what is not uploaded yet and wait until every upload has ended (ready, failed, given up)."""
         self._started_at = self.client.clock.monotonic()
         gate = asyncio.Semaphore(self.concurrency)
 
-        async def one(cid: str, rec: dict[str, Any]) -> None:
+        async def one(up: Upload) -> None:
             async with gate:
-                await self._upload(cid, rec)
+                await self._upload(up)
 
-        todo = [one(cid, r) for cid, r in self.records().items() if r["state"] in ("pending", "creating")]
-        waiter = asyncio.ensure_future(self._wait_processing())
+        loop = asyncio.get_running_loop()
+        todo = [loop.create_task(one(u)) for u in self.uploads.values() if u.state in ("pending", "creating")]
+        poll = loop.create_task(self._poll_processing(todo))
         try:
-            await asyncio.gather(*todo)
-            await waiter
+            done, _ = await asyncio.wait([*todo, poll], return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()  # an authentication error stops the stage (and the job)
+            await poll
         finally:
-            waiter.cancel()
+            for task in (*todo, poll):
+                task.cancel()
+            await asyncio.gather(*todo, poll, return_exceptions=True)
 
-    async def _upload(self, cid: str, rec: dict[str, Any]) -> None:
-        source = rec["source"]
-        filename = Path(source).name if rec["kind"] == "file" else None
+    def cancel(self, note: str) -> list[Upload]:
+        """After the run task was cancelled by ``job.cancel()``: every upload that had not ended is
+        ``canceled`` (returned), with how far it got when it was in flight."""
+        stopped = []
+        for up in self.uploads.values():
+            if not up.ended:
+                up.canceled(f"{note}; {up.note}" if up.note and up.note.startswith("stopped") else note)
+                stopped.append(up)
+        return stopped
+
+    # -- one upload -----------------------------------------------------------------------------------
+
+    async def _upload(self, up: Upload) -> None:
         try:
-            if rec["state"] == "creating" and not rec.get("multipart"):
-                # a create whose answer was never recorded: look before making another asset
-                name = filename or source.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-                found = await self.client.find_upload(name, rec["tag"])
-                if found is not None:
-                    self._created(rec, found.id)
+            await self._create(up)
+        except asyncio.CancelledError:  # the job stopped: say how far this one got (the state stays)
+            if up.multipart:
+                done = len(up.multipart.get("done") or ())
+                up.note = (f"stopped mid-upload: {done} of {up.multipart.get('total_chunks')} parts were sent (the "
+                           "part in flight was abandoned); carrying it on resumes from there")  # fmt: skip
+            elif up.state == "creating":
+                up.note = ("stopped while its create was in flight: the asset may exist; carrying it on looks for "
+                           "it by its tag before creating another")  # fmt: skip
+            else:
+                up.note = "stopped before its upload started"
+            self.commit(up)
+            raise
+
+    async def _create(self, up: Upload) -> None:
+        name = _filename(up)
+        if up.kind == "file":
+            try:
+                stamp = await asyncio.to_thread(file_stamp, up.source)
+            except OSError as exc:
+                up.failed(f"the file {up.source!r} cannot be read ({exc.strerror or exc}); put it back and re-run")
+                self.commit(up)
+                return
+            if up.stamp is not None and (up.multipart or up.state == "creating") and stamp != up.stamp:
+                why = f"{up.source} changed since its upload began; its upload started over"
+                warnings.warn(why, stacklevel=1)
+                up.started_over(why)
+            up.size = stamp["size"]
+        else:
+            stamp = None
+        for attempt in range(1, UPLOAD_TRIES + 1):
+            try:
+                if up.state == "creating" and up.tag and not up.multipart:
+                    # a create whose answer was never recorded (or cut short): look before making another
+                    found = await self.client.find_upload(name, up.tag)
+                    if found is not None:
+                        up.created(found.id)
+                        self.commit(up)
+                        self._created.set()
+                        return
+                up.intend(up.tag or uuid.uuid4().hex, stamp)
+                self.commit(up)  # the intent and its tag, before the request
+                asset = await self.client.create_asset(
+                    url=up.source if up.kind == "url" else None, file=up.source if up.kind == "file" else None,
+                    tag=up.tag, on_bytes=self._sent, on_state=lambda state: self._keep(up, state),
+                    multipart_state=MultipartState.from_dict(up.multipart) if up.multipart else None,
+                )  # fmt: skip
+            except (AuthenticationError, PermissionDeniedError):
+                raise
+            except (APIError, TransportError) as exc:
+                if not _transient(exc):
+                    up.failed(f"the API refused the upload: {describe_error(exc)}")
+                    self.commit(up)
                     return
-            rec["state"], rec["tag"] = "creating", rec.get("tag") or uuid.uuid4().hex
-            self._save()  # the intent and its tag, before the request
+                if attempt == UPLOAD_TRIES:
+                    up.gave_up(f"upload failed after {up.tries} tries: {describe_error(exc)}; "
+                               "job.retry_uploads() or re-running submit tries again")  # fmt: skip
+                    self.commit(up)
+                    return
+                wait = exc.retry_after if isinstance(exc, APIError) and exc.retry_after else _BACKOFF.backoff(attempt)
+                log.info("upload of %s failed (%s); trying again in %.0f s", name, describe_error(exc), wait)
+                await self.client.clock.sleep(wait)
+                continue
+            except (InvalidInputError, OSError) as exc:
+                up.failed(f"upload failed: {exc}")
+                self.commit(up)
+                return
+            up.created(asset.id)
+            self.commit(up)
+            self._created.set()
+            self.on_change()
+            return
 
-            def sent(n: int) -> None:
-                self.bytes_sent += n
-                self.on_change()
+    def _sent(self, n: int) -> None:
+        self.bytes_sent += n
+        self.on_change()
 
-            def keep(state: MultipartState) -> None:
-                rec["multipart"] = state.to_dict()
-                self.manifest.save()
+    def _keep(self, up: Upload, state: MultipartState) -> None:
+        up.multipart = state.to_dict()
+        self.commit(up)
 
-            saved = rec.get("multipart")
-            asset = await self.client.create_asset(
-                url=source if rec["kind"] == "url" else None, file=source if rec["kind"] == "file" else None,
-                tag=rec["tag"], on_bytes=sent, on_state=keep,
-                multipart_state=MultipartState.from_dict(saved) if saved else None,
-            )  # fmt: skip
-            self._created(rec, asset.id)
+    # -- processing -----------------------------------------------------------------------------------
+
+    async def _poll_processing(self, creating: list[asyncio.Task[None]]) -> None:
+        """Poll the processing assets (50 ids per request) until every upload has ended."""
+        while True:
+            processing = {u.asset_id: u for u in self.uploads.values() if u.state == "processing" and u.asset_id}
+            if processing:
+                await self._poll_once(processing)
+            if self.finished and all(t.done() for t in creating):
+                return
+            if processing or any(u.state == "processing" for u in self.uploads.values()):
+                await self.client.clock.sleep(self.poll_interval)
+                continue
+            # nothing to poll yet: wait for the next create to land (or the last to end), not the clock
+            self._created.clear()
+            waiter = asyncio.ensure_future(self._created.wait())
+            try:
+                await asyncio.wait([waiter, *(t for t in creating if not t.done())], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+
+    async def _poll_once(self, processing: dict[str, Upload]) -> None:
+        try:
+            seen = {a.id: a for a in await self.client.list_assets(asset_ids=list(processing))}
         except (AuthenticationError, PermissionDeniedError):
             raise
-        except (APIError, TransportError, InvalidInputError, OSError) as exc:
-            log.debug("upload of %s failed", cid, exc_info=True)
-            rec["state"], rec["error"] = "failed", f"upload failed: {exc}"
-            self._save()
-
-    def _created(self, rec: dict[str, Any], asset_id: str) -> None:
-        rec["asset_id"], rec["state"] = asset_id, "processing"
-        rec.pop("multipart", None)
-        self._save()
-
-    async def _wait_processing(self) -> None:
-        """Poll the processing assets (50 per call) until none is left and no upload is running."""
-        while True:
-            recs = {r["asset_id"]: (cid, r) for cid, r in self.records().items() if r["state"] == "processing"}
-            if recs:
+        except (APIError, TransportError):
+            log.debug("could not poll the assets; next time", exc_info=True)
+            return
+        for asset_id, up in processing.items():
+            asset = seen.get(asset_id)
+            if asset is None:  # not listed: deleted, or the list lags; ask for it alone
                 try:
-                    assets = await self.client.list_assets(asset_ids=list(recs))
-                except (AuthenticationError, PermissionDeniedError):
-                    raise
+                    asset = await self.client.get_asset(asset_id)
+                except NotFoundError:
+                    up.failed(f"the asset {asset_id} was deleted before it was ready")
+                    self.commit(up)
+                    continue
                 except (APIError, TransportError):
-                    log.debug("could not poll the assets", exc_info=True)
-                    assets = []
-                changed = False
-                for asset in assets:
-                    cid, rec = recs[asset.id]
-                    if asset.is_ready:
-                        rec["state"] = "ready"
-                        row = self.manifest.rows[cid]
-                        row["request"]["video"]["asset_id"] = asset.id
-                        row["content_s"] = asset.content_seconds
-                        changed = True
-                    elif asset.is_failed:
-                        rec["state"], rec["error"] = "failed", asset.error_message or "the asset failed"
-                        changed = True
-                if changed:
-                    self._save()
-            if self.finished:
-                return
-            await self.client.clock.sleep(self.poll_interval)
+                    continue
+            if asset.is_ready:
+                up.ready()
+                self.on_ready(up, asset)
+                self.commit(up)
+            elif asset.is_failed:
+                up.failed(asset.error_message or "the asset failed")
+                self.commit(up)

@@ -1,0 +1,424 @@
+"""A job that owns its state: one writer per manifest, uploads inside the job's life, every wait ends.
+
+One regression test per defect of issue 17 (each seen failing before the job record was rebuilt),
+all against the simulator over real HTTP on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import batch_widget as bw
+import batch_widget.jobs as jobs_mod
+from batch_widget.simulator import ManualClock, Simulator
+
+from .conftest import SECRET_KEY, VirtualTime, virtual_client
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_registry() -> Iterator[None]:
+    jobs_mod.live_jobs.clear()
+    yield
+    for job in jobs_mod.live_jobs.values():
+        job.close()
+    jobs_mod.live_jobs.clear()
+
+
+@pytest.fixture
+def usim() -> Iterator[Simulator]:
+    with Simulator(
+        api_key=SECRET_KEY, seed=11, clock=ManualClock(), chunk_size=1000, asset_processing_seconds=(20, 200),
+        failed_uploads=["broken"], fail_rate=0.0, item_seconds=(5.0, 20.0), items_at_once=50,
+    ) as s:  # fmt: skip
+        yield s
+
+
+@pytest.fixture
+async def uclient(usim: Simulator) -> AsyncIterator[bw.BatchClient]:
+    async with virtual_client(usim, timeout=10.0) as c:
+        c.direct_upload_limit = 2000
+        yield c
+
+
+def urls(n: int, prefix: str = "ep") -> pd.DataFrame:
+    return pd.DataFrame({"video": [f"https://cdn.example.com/{prefix}-{i}.mp4" for i in range(n)],
+                         "name": [f"{prefix}{i}" for i in range(n)]})  # fmt: skip
+
+
+def go(df: pd.DataFrame, client: bw.BatchClient, manifest: Path, **kw: Any) -> bw.Job:
+    return bw.submit(df, video="video", prompt="Summarise.", key="name", client=client, manifest=manifest,
+                     schedule=bw.Schedule(min_interval=2, max_interval=30), slot_poll=10.0, **kw)  # fmt: skip
+
+
+def asset_creates(sim: Simulator) -> int:
+    return int(sim.stats["requests"].get("asset_create", 0))
+
+
+async def until(check: Any, what: str, tries: int = 500) -> None:
+    for _ in range(tries):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never saw: {what}")
+
+
+# -- 1. two processes on one manifest ------------------------------------------------------------
+
+SUBMITTER = textwrap.dedent(
+    """
+    import asyncio, sys, pandas as pd, batch_widget as bw
+    async def main():
+        client = bw.BatchClient(sys.argv[1], base_url=sys.argv[2])
+        df = pd.DataFrame({"asset_id": [f"{i:024x}" for i in range(1, 5)], "k": list("abcd")})
+        try:
+            job = bw.submit(df, prompt="x", key="k", client=client, manifest=sys.argv[3], chunk_size=2,
+                            slot_poll=0.2, schedule=bw.Schedule(min_interval=0.1, max_interval=0.3))
+            await asyncio.wait_for(job.wait(), 60)
+            print("DONE", len(job.batch_ids))
+        except bw.BatchWidgetError as exc:
+            print("REFUSED", exc)
+    asyncio.run(main())
+    """
+)
+
+
+def test_two_processes_on_one_manifest_never_make_an_untracked_batch(tmp_path: Path) -> None:
+    with Simulator(api_key=SECRET_KEY, seed=3, speed=200.0, fail_rate=0.0, item_seconds=(1.0, 2.0)) as sim:
+        sim.add_fault("create:slow=0.8:times=forever")  # both processes are inside a create at once
+        manifest = tmp_path / "job.json"
+        script = tmp_path / "submit.py"
+        script.write_text(SUBMITTER)
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env.pop("TWELVELABS_API_KEY", None)
+        cmd = [sys.executable, str(script), SECRET_KEY, sim.base_url, str(manifest)]
+        first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for _ in range(300):  # the first process holds the manifest before the second starts
+            if manifest.exists():
+                break
+            import time
+
+            time.sleep(0.01)
+        second = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        outs = [p.communicate(timeout=120) for p in (first, second)]
+        texts = [o for o, _ in outs]
+        assert sum(t.startswith("DONE 2") for t in texts) == 1, outs
+        refused = next(t for t in texts if t.startswith("REFUSED"))
+        assert f"pid {first.pid}" in refused and "since" in refused, refused  # names the holder
+        assert SECRET_KEY not in refused
+        saved = json.loads(manifest.read_text())
+        recorded = {c["batch_id"] for c in saved["chunks"]}
+        assert set(sim.engine.batch_ids()) == recorded and len(recorded) == 2  # exactly what the rows need
+
+
+async def test_a_second_writer_in_this_process_is_refused_and_a_dead_holder_is_taken_over(
+    usim: Simulator, tmp_path: Path
+) -> None:
+    from batch_widget.jobs.lock import ManifestLock
+
+    path = tmp_path / "job.json"
+    held = ManifestLock(path)
+    held.acquire()
+    with pytest.raises(bw.JobLockedError, match=rf"pid {os.getpid()}.*since"):
+        ManifestLock(path).acquire()
+    held.release()
+    ManifestLock(path).acquire()  # released: the next one gets it
+    # a lock file left by a process that no longer exists: taken over
+    dead = tmp_path / "dead.json"
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    ManifestLock(dead).lock_path.write_text(json.dumps({"pid": int(proc.stdout), "host": os.uname().nodename,
+                                                        "since": "2026-01-01T00:00:00Z"}))  # fmt: skip
+    ManifestLock(dead).acquire()
+
+
+async def test_where_the_file_system_cannot_lock_a_heartbeat_keeps_a_second_writer_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from batch_widget.jobs import lock as lock_mod
+
+    def no_locks(fd: int, op: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(lock_mod.fcntl, "flock", no_locks)
+    path = tmp_path / "job.json"
+    first = lock_mod.ManifestLock(path)
+    with pytest.warns(UserWarning, match="cannot lock"):
+        first.acquire()
+    assert first.mode == "heartbeat"
+    with pytest.raises(bw.JobLockedError, match=rf"pid {os.getpid()}"):
+        lock_mod.ManifestLock(path).acquire()
+    first.release()
+    lock_mod.ManifestLock(path).acquire()
+
+
+# -- 2. cancel and close stop the uploads ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("stop", ["cancel", "close"])
+async def test_cancel_and_close_stop_the_upload_stage(
+    usim: Simulator, uclient: bw.BatchClient, tmp_path: Path, stop: str
+) -> None:
+    usim.add_fault("asset_create:slow=0.05:times=forever")
+    job = go(urls(10), uclient, tmp_path / "job.json", upload_concurrency=2)
+    await until(lambda: asset_creates(usim) >= 3, "three asset creates")
+    if stop == "cancel":
+        await job.cancel()
+        snap = await asyncio.wait_for(job.wait(), 30)
+        assert snap.state == "canceled" and job.finished
+        assert snap.counts["canceled"] >= 5  # rows whose upload never started are canceled, not waiting
+    else:
+        job.close()
+    made = asset_creates(usim)
+    await asyncio.sleep(0.5)
+    assert asset_creates(usim) == made, "assets were still created after the job stopped"
+    assert made <= 5
+    saved = json.loads((tmp_path / "job.json").read_text())
+    ups = list(saved["uploads"].values())
+    if stop == "cancel":  # the record says which were stopped, and retry_uploads() carries them on
+        assert all(u["state"] in ("canceled", "ready") for u in ups)
+        assert any(u["state"] == "canceled" and u["note"].startswith("canceled by job.cancel()") for u in ups)
+        job.retry_uploads()
+        again = job
+    else:  # close() stops this process's part only: resume_job carries the job on
+        assert not any(u["state"] in ("error", "failed") for u in ups)
+        jobs_mod.live_jobs.clear()
+        again = bw.resume_job(tmp_path / "job.json", uclient)
+    snap = await asyncio.wait_for(again.wait(), 60)
+    assert snap.state == "done" and snap.counts["ready"] == 10
+    assert len(usim.assets.assets()) == 10  # none made twice
+
+
+# -- 3. uploads that all fail: the job ends, and retries them later --------------------------------
+
+
+async def test_a_job_whose_uploads_all_fail_ends_and_a_rerun_retries_them(
+    usim: Simulator, uclient: bw.BatchClient, tmp_path: Path
+) -> None:
+    usim.add_fault("asset_create:status=502:times=forever")
+    path = tmp_path / "job.json"
+    job = go(urls(3), uclient, path)
+    snap = await asyncio.wait_for(job.wait(), 60)
+    assert job.finished and snap.state == "attention", snap
+    assert snap.counts["failed"] == 3 and "502" in snap.message
+    assert usim.stats["responses"].get("502", 0) > 3  # each was retried before it failed
+    usim.clear_faults()
+    again = go(urls(3), uclient, path)  # the same cell after the outage
+    snap = await asyncio.wait_for(again.wait(), 60)
+    assert snap.state == "done" and snap.counts["ready"] == 3
+    assert len(usim.assets.assets()) == 3
+
+
+# -- 4. an asset deleted while processing ------------------------------------------------------------
+
+
+async def test_an_asset_deleted_while_processing_fails_its_row_and_the_wait_ends(
+    usim: Simulator, uclient: bw.BatchClient, tmp_path: Path
+) -> None:
+    usim.assets.config.slow["ep-0"] = 10 * 24 * 3600.0  # days of processing: it is deleted first
+    job = go(urls(2), uclient, tmp_path / "job.json")
+    await until(lambda: any("ep-0" in a.filename for a in usim.assets.assets()), "the slow asset")
+    victim = next(a.asset_id for a in usim.assets.assets() if "ep-0" in a.filename)
+    await uclient.delete_asset(victim)
+    snap = await asyncio.wait_for(job.wait(), 60)
+    assert job.finished and snap.counts["failed"] == 1 and snap.counts["ready"] == 1
+    out = await job.to_pandas()
+    gone = out[out["asset_id"] == victim].iloc[0]
+    assert gone["status"] == "failed" and "deleted" in str(gone["note"])
+
+
+# -- 5. a resumed multipart upload checks the file ---------------------------------------------------
+
+
+@pytest.mark.parametrize("change", ["same size", "shorter"])
+async def test_a_cut_multipart_upload_starts_over_when_the_file_changed(
+    usim: Simulator, uclient: bw.BatchClient, tmp_path: Path, change: str
+) -> None:
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"a" * 4900)  # multipart: 5 chunks of 1000
+    df = pd.DataFrame({"video": [str(clip)], "name": ["c"]})
+    path = tmp_path / "job.json"
+    usim.add_fault("chunk:drop:after=2:times=forever")
+    job = go(df, uclient, path)
+    await asyncio.wait_for(job.wait(), 60)
+    job.close()
+    jobs_mod.live_jobs.clear()
+    saved = json.loads(path.read_text())
+    (up,) = saved["uploads"].values()
+    assert up.get("multipart"), "the cut upload kept no resume state"
+    clip.write_bytes(b"b" * (4900 if change == "same size" else 3000))
+    os.utime(clip, ns=(up["stamp"]["mtime_ns"], up["stamp"]["mtime_ns"]))  # even with the old mtime
+    usim.clear_faults()
+    with pytest.warns(UserWarning, match="changed since its upload began"):
+        job2 = go(df, uclient, path)
+        snap = await asyncio.wait_for(job2.wait(), 60)
+    assert snap.state == "done" and snap.counts["ready"] == 1
+    assert len(usim.assets.sessions()) == 2  # a new upload, not a resume of the old one
+
+
+# -- 6. a manifest bound to its endpoint and key -------------------------------------------------
+
+
+async def test_a_manifest_of_another_endpoint_or_key_is_refused(
+    usim: Simulator, uclient: bw.BatchClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "job.json"
+    df = pd.DataFrame({"asset_id": [f"{i:024x}" for i in range(1, 4)]})
+    job = bw.submit(df, prompt="x", client=uclient, manifest=path)
+    await asyncio.wait_for(job.wait(), 60)
+    job.close()
+    with Simulator(api_key=SECRET_KEY, clock=ManualClock(), fail_rate=0.0) as other:
+        async with virtual_client(other) as elsewhere:
+            for start in (lambda: bw.submit(df, prompt="x", client=elsewhere, manifest=path),
+                          lambda: bw.resume_job(path, elsewhere)):  # fmt: skip
+                with pytest.raises(bw.BatchWidgetError, match="was written for") as info:
+                    start()
+                assert other.base_url in str(info.value) and usim.base_url in str(info.value)
+                assert "manifest=" in str(info.value)
+            assert other.stats["requests_total"] == 0
+    with Simulator(api_key=SECRET_KEY, extra_api_keys=["tlk_another_key_0000"], clock=ManualClock()) as two:
+        async with virtual_client(two) as mine:
+            first = bw.submit(df, prompt="x", client=mine, manifest=tmp_path / "two.json")
+            await asyncio.wait_for(first.wait(), 60)
+            first.close()
+        async with bw.BatchClient("tlk_another_key_0000", base_url=two.base_url, clock=VirtualTime(two)) as theirs:
+            with pytest.raises(bw.BatchWidgetError, match="another API key") as info:
+                bw.submit(df, prompt="x", client=theirs, manifest=tmp_path / "two.json")
+            assert "tlk_another_key_0000" not in str(info.value) and SECRET_KEY not in str(info.value)
+            started_over = bw.submit(df, prompt="x", client=theirs, manifest=tmp_path / "two.json", start_over=True)
+            await asyncio.wait_for(started_over.wait(), 60)
+            assert len(started_over.batch_ids) == 1 and started_over.snapshot().counts["ready"] == 3
+
+
+# -- 7. files moved after they were uploaded -------------------------------------------------------
+
+
+async def test_a_rerun_after_the_uploaded_files_moved_sends_nothing(
+    usim: Simulator, uclient: bw.BatchClient, tmp_path: Path
+) -> None:
+    files = []
+    for i in range(2):
+        p = tmp_path / f"clip-{i}.mp4"
+        p.write_bytes(b"v" * 1500)
+        files.append(str(p))
+    df = pd.DataFrame({"video": files, "name": ["a", "b"]})
+    path = tmp_path / "job.json"
+    job = go(df, uclient, path)
+    await asyncio.wait_for(job.wait(), 60)
+    job.close()
+    jobs_mod.live_jobs.clear()
+    for f in files:
+        Path(f).rename(tmp_path / (Path(f).name + ".moved"))
+    before = dict(usim.stats["requests"])
+    again = go(df, uclient, path)
+    snap = await asyncio.wait_for(again.wait(), 60)
+    assert snap.state == "done" and snap.counts["ready"] == 2
+    assert usim.stats["requests"].get("asset_create", 0) == before.get("asset_create", 0)
+    assert usim.stats["requests"].get("create", 0) == before.get("create", 0)
+
+
+# -- 8. one upload per distinct source -------------------------------------------------------------
+
+
+async def test_the_same_file_or_url_in_two_rows_is_uploaded_once(
+    usim: Simulator, uclient: bw.BatchClient, tmp_path: Path
+) -> None:
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"v" * 1500)
+    df = pd.DataFrame({"video": [str(clip), str(clip), "https://cdn.example.com/a.mp4", "https://cdn.example.com/a.mp4"],
+                       "name": ["f1", "f2", "u1", "u2"]})  # fmt: skip
+    job = go(df, uclient, tmp_path / "job.json")
+    snap = await asyncio.wait_for(job.wait(), 60)
+    assert snap.state == "done" and snap.counts["ready"] == 4
+    assert len(usim.assets.assets()) == 2 and asset_creates(usim) == 2
+    out = await job.to_pandas()
+    assert out.loc[0, "asset_id"] == out.loc[1, "asset_id"] and out.loc[2, "asset_id"] == out.loc[3, "asset_id"]
+
+
+# -- 9. a badly structured manifest --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda d: d.update(rows=[1, 2]), "rows"),
+        (lambda d: d.update(chunks={"a": 1}), "chunks"),
+        (lambda d: d["chunks"][0].pop("custom_ids"), "chunks[0].custom_ids"),
+        (lambda d: d["chunks"][0].update(chunk="first"), "chunks[0].chunk"),
+        (lambda d: d["chunks"][0].update(custom_ids=["nope"]), "chunks[0].custom_ids"),
+        (lambda d: next(iter(d["rows"].values())).update(request="x"), "request"),
+        (lambda d: d.update(settings=None), "settings"),
+    ],
+)
+async def test_a_badly_structured_manifest_is_one_clear_error(
+    usim: Simulator, uclient: bw.BatchClient, tmp_path: Path, mutate: Any, field: str
+) -> None:
+    path = tmp_path / "job.json"
+    df = pd.DataFrame({"asset_id": [f"{i:024x}" for i in range(1, 4)]})
+    job = bw.submit(df, prompt="x", client=uclient, manifest=path)
+    await asyncio.wait_for(job.wait(), 60)
+    job.close()
+    jobs_mod.live_jobs.clear()
+    data = json.loads(path.read_text())
+    mutate(data)
+    path.write_text(json.dumps(data))
+    for start in (lambda: bw.resume_job(path, uclient), lambda: bw.submit(df, prompt="x", client=uclient, manifest=path)):
+        with pytest.raises(bw.BatchWidgetError) as info:
+            start()
+        text = str(info.value)
+        assert str(path) in text and field in text and "manifest=" in text, text
+
+
+# -- 10. the asset id of every row ---------------------------------------------------------------
+
+
+async def test_to_pandas_names_the_asset_of_every_uploaded_row(
+    usim: Simulator, uclient: bw.BatchClient, tmp_path: Path
+) -> None:
+    job = go(urls(3), uclient, tmp_path / "job.json")
+    await asyncio.wait_for(job.wait(), 60)
+    out = await job.to_pandas()
+    assert set(out["asset_id"]) == {a.asset_id for a in usim.assets.assets()}
+    jobs_mod.live_jobs.clear()
+    resumed = bw.resume_job(tmp_path / "job.json", uclient)  # after a restart, from the manifest alone
+    out2 = await resumed.to_pandas()
+    assert set(out2["asset_id"]) == set(out["asset_id"])
+
+
+# -- results kept beside the record ----------------------------------------------------------------
+
+
+async def test_results_are_kept_on_disk_and_outlive_the_batch(
+    usim: Simulator, uclient: bw.BatchClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "job.json"
+    df = pd.DataFrame({"asset_id": [f"{i:024x}" for i in range(1, 7)], "k": list("abcdef")})
+    job = bw.submit(df, prompt="x", key="k", client=uclient, manifest=path, chunk_size=3)
+    await asyncio.wait_for(job.wait(), 60)
+    first = await job.to_pandas()
+    kept = sorted(p.name for p in (tmp_path / "job.results").iterdir())
+    assert kept == sorted(f"{b}.jsonl.gz" for b in job.batch_ids)
+    for batch_id in job.batch_ids:  # the server forgets them (as it does after 30 days)
+        await uclient.delete(batch_id)
+    job.close()
+    jobs_mod.live_jobs.clear()
+    fetched = usim.stats["requests"].get("results", 0)
+    resumed = bw.resume_job(path, uclient)
+    again = await resumed.to_pandas()
+    cols = ["custom_id", "asset_id", "batch_id", "status", "result"]
+    pd.testing.assert_frame_equal(again[cols].reset_index(drop=True), first[cols].reset_index(drop=True),
+                                  check_dtype=False)  # fmt: skip
+    assert usim.stats["requests"].get("results", 0) == fetched  # read from disk, not fetched
