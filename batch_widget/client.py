@@ -59,7 +59,8 @@ from .models import Batch, BatchPage, CreatedBatch, ResultLine, parse_result_lin
 from .retry import NO_RETRY, RetryPolicy
 from .validation import ANALYSIS_MODES, BATCH_STATUSES, build_create_body, choices, validate_batch_id
 
-__all__ = ["DEFAULT_BASE_URL", "NO_RETRY", "BatchClient", "RetryPolicy", "default_client", "key_fingerprint", "validate_batch_id"]
+__all__ = ["DEFAULT_BASE_URL", "NO_RETRY", "BatchClient", "RetryPolicy", "default_client", "key_fingerprint",
+           "validate_batch_id"]  # fmt: skip
 
 DEFAULT_BASE_URL = "https://api.twelvelabs.io/v1.3"
 API_KEY_ENV = "TWELVELABS_API_KEY"

@@ -375,7 +375,8 @@ async def test_a_badly_structured_manifest_is_one_clear_error(
     data = json.loads(path.read_text())
     mutate(data)
     path.write_text(json.dumps(data))
-    for start in (lambda: bw.resume_job(path, uclient), lambda: bw.submit(df, prompt="x", client=uclient, manifest=path)):
+    for start in (lambda: bw.resume_job(path, uclient),
+                  lambda: bw.submit(df, prompt="x", client=uclient, manifest=path)):  # fmt: skip
         with pytest.raises(bw.BatchWidgetError) as info:
             start()
         text = str(info.value)

@@ -11,23 +11,25 @@ One module per concern:
 - ``manifest``: the job's typed record (rows, uploads, chunks, limits) and its file: format,
   version, journal, atomic writes;
 - ``lock``: one process at a time per manifest;
-- ``job``: the record's one writer: the scheduler, cancel / resolve / resubmit, results as one
-  frame, and the live jobs of this process;
+- ``record``: the job's record in this process: the manifest under its lock (the one writer),
+  rows planned into chunks, rows waiting for uploads;
+- ``job``: the scheduler on the event loop and the user's actions: cancel / resolve / resubmit /
+  retry_uploads, results as one frame;
 - ``snapshot``: what the job looks like at one moment (what its listeners receive);
 - ``creating``: one chunk's create, and the recovery of a create whose answer was lost;
 - ``uploads``: the upload stage (files and URLs become ready assets, then rows);
 - ``results``: results fetched as batches end and kept on disk; the newest outcome of each row
   joined back onto the input rows;
-- ``submission``: ``submit`` and ``resume_job``.
+- ``submission``: ``submit`` and ``resume_job``, and the live jobs of this process.
 """
 
 from .creating import UncertainCreateError
-from .job import Job, JobListener, LiveJobs, live_jobs
+from .job import Job, JobListener
 from .lock import JobLockedError
 from .manifest import DEFAULT_MANIFEST, MANIFEST_FORMAT, Chunk, Limits, Manifest, ManifestError, Row, Upload
 from .rows import Prepared, PreparedRow, plan_chunks, prepare_requests, stable_custom_id
 from .snapshot import JobSnapshot
-from .submission import resume_job, submit
+from .submission import LiveJobs, live_jobs, resume_job, submit
 from .uploads import UploadCounts
 
 __all__ = [

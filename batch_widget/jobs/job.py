@@ -20,10 +20,7 @@ import asyncio
 import contextlib
 import logging
 import os
-import threading
-import warnings
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,20 +47,18 @@ from ..peek import peek, rows_to_frame
 from ..poller import BatchPoller, PollUpdate, Schedule
 from ..validation import validate_batch_id
 from .creating import CreateContext, UncertainCreateError, recover_chunk, send_create
-from .lock import ManifestLock
-from .manifest import Chunk, Endpoint, Limits, Manifest, ManifestError, Record, Row, Upload
+from .manifest import Chunk, Limits, Manifest, Record, Upload
+from .record import JobRecord, VideoSource
 from .results import FinishedResults, empty_long_frame, join_to_inputs, newest_outcomes, rows_to_retry
-from .rows import Prepared, jsonable_label, plan_chunks
-from .snapshot import JobSnapshot, RowsBeforeBatches, project, settled
+from .rows import Prepared
+from .snapshot import JobSnapshot, project, settled
 from .uploads import UploadStage
 
-__all__ = ["Job", "JobListener", "LiveJobs", "UncertainCreateError", "live_jobs"]
+__all__ = ["Job", "JobListener", "UncertainCreateError"]
 
 log = logging.getLogger("batch_widget.jobs")
 
 JobListener = Callable[[JobSnapshot], None]
-#: a row's video as checked before anything is sent: (kind, source, file size)
-VideoSource = tuple[str, str, "int | None"]
 
 
 class Job:
@@ -74,25 +69,20 @@ class Job:
     results joined on.
     """
 
-    def __init__(self, client: BatchClient, manifest: Manifest, lock: ManifestLock, *,
-                 schedule: Schedule | None = None) -> None:  # fmt: skip
-        """Use :meth:`Job.open`: it takes the lock and checks the record first."""
+    def __init__(self, client: BatchClient, record: JobRecord, *, schedule: Schedule | None = None) -> None:
+        """Use :meth:`Job.open`: it takes the manifest's lock and checks the record first."""
         self.client = client
-        self.manifest = manifest
+        self.record = record
         self.schedule = schedule
         self.inputs: pd.DataFrame | None = None
         self.input_ids: pd.Series | None = None
         #: rows of the last ``add_rows`` that the job already held (not sent again)
         self.skipped_rows = 0
-        self._lock = lock
-        self._by_source: dict[str, list[str]] = {}
-        self._claimed: set[str] = set()
-        self._index_rows()
         self._pollers: dict[str, BatchPoller] = {}
         self._updates: dict[str, PollUpdate] = {}
-        self._results = FinishedResults(client, manifest.results_dir)
+        self._results = FinishedResults(client, record.manifest.results_dir)
         self._uploads = UploadStage(
-            client, manifest.uploads, concurrency=self.limits.upload_concurrency, commit=self._commit,
+            client, record.manifest.uploads, concurrency=self.limits.upload_concurrency, commit=record.commit,
             on_ready=self._upload_ready, on_change=self.notify,
         )  # fmt: skip
         self._listeners: list[JobListener] = []
@@ -119,52 +109,21 @@ class Job:
         create: bool = True,
         start_over: bool = False,
     ) -> Job:
-        """The job recorded at ``path`` (a new one if there is none and ``create``), its lock held.
+        """The job recorded at ``path`` (a new one if there is none and ``create``), its manifest's lock held.
 
         ``limits`` change the recorded ones (``None`` values keep them). Raises
         :class:`~batch_widget.jobs.lock.JobLockedError` when another process runs it, and
         :class:`~batch_widget.jobs.manifest.ManifestError` when the record is unreadable or was
         written for another endpoint or key (``start_over=True`` keeps it aside and begins anew).
         """
-        changes = dict(limits or {})
-        Limits().but(**changes)  # a bad limit is named before the file is touched
-        p = Path(path)
-        lock = ManifestLock(p)
-        lock.acquire()
-        try:
-            if p.exists() and start_over:
-                aside = p.with_name(f"{p.name}.{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.old")
-                os.replace(p, aside)
-                journal = p.with_name(p.name + ".journal")
-                if journal.exists():
-                    os.replace(journal, aside.with_name(aside.name + ".journal"))
-                warnings.warn(f"started a new job in {p.name}; the previous record is kept as {aside.name}",
-                              stacklevel=3)  # fmt: skip
-            if p.exists():
-                manifest = Manifest.load(p)
-                _check_binding(manifest, client)
-            elif create:
-                manifest = Manifest(p, endpoint=Endpoint(client.base_url, client.key_fingerprint))
-            else:
-                raise InvalidInputError(f"no job manifest at {str(p)!r}; submit() writes one.")
-            manifest.endpoint = Endpoint(client.base_url, client.key_fingerprint)
-            manifest.limits = (manifest.limits or Limits()).but(**changes)
-            if p.exists():
-                manifest.save()  # the journal folded in, an older version written back as this one
-        except BaseException:
-            lock.release()
-            raise
-        return cls(client, manifest, lock, schedule=schedule)
+        record = JobRecord.open(client, path, limits=limits, create=create, start_over=start_over)
+        return cls(client, record, schedule=schedule)
 
     def configure(self, **limits: Any) -> None:
         """Change the job's limits (``None`` keeps one): chunk_size, max_content_hours, max_active,
         upload_concurrency, on_uncertain, slot_poll."""
-        new = self.limits.but(**limits)
-        if new != self.limits:
-            self._hold()
-            self.manifest.limits = new
-            self._commit("meta")
-            self._uploads.concurrency = new.upload_concurrency
+        if self.record.set_limits(**limits):
+            self._uploads.concurrency = self.limits.upload_concurrency
 
     def add_rows(
         self,
@@ -176,63 +135,23 @@ class Job:
         """Add the rows the job does not hold yet (by custom_id); returns how many were new.
 
         ``videos`` gives each row's ``(kind, source, size)`` by index label (rows not in it name an
-        asset). A row already held is not sent again; one whose upload gave up or was canceled is
-        tried again.
+        asset); ``inputs`` is the DataFrame they came from (``to_pandas()`` joins onto it).
         """
-        self._hold()
-        man = self.manifest
-        held = [r for r in prepared.rows if r.custom_id in man.rows]
-        fresh = [r for r in prepared.rows if r.custom_id not in man.rows]
-        self.skipped_rows = len(held)
-        changed = sum(1 for r in held if man.rows[r.custom_id].request != _without_video(r.request))
-        if changed:
-            warnings.warn(
-                f"{changed} rows are already in job {man.path.name} with a different request (prompt, "
-                "window, ...); they are not sent again. Use another manifest= path for a new job.",
-                stacklevel=3,
-            )
-        settings = prepared.job_settings
-        if man.settings is not None and man.settings != settings and (fresh and man.chunks):
-            raise InvalidInputError(
-                f"manifest {str(man.path)!r} holds a job with other settings ({man.settings.to_json()!r}); "
-                f"{len(fresh)} new rows cannot join it. Use another manifest= path for a new job."
-            )
-        if man.settings is None or not man.chunks:
-            man.settings = settings
-        touched: list[Record] = []
-        direct: list[str] = []
-        for r in fresh:
-            kind, source, size = (videos or {}).get(r.label, ("asset", "", None))
-            row = Row(custom_id=r.custom_id, index=jsonable_label(r.label), request=_without_video(r.request),
-                      content_s=r.content_s)  # fmt: skip
-            if kind == "asset":
-                row.asset_id = r.request["video"]["asset_id"]
-                direct.append(r.custom_id)
-            else:
-                row.source = source
-                up = man.uploads.get(source)
-                if up is None:
-                    up = man.uploads[source] = Upload(source=source, kind="url" if kind == "url" else "file", size=size)
-                    touched.append(up)
-                elif up.state == "ready" and up.asset_id:  # shared with a row already held: ready at once
-                    row.asset_id = up.asset_id
-            man.rows[r.custom_id] = row
-            self._by_source.setdefault(row.source, []).append(row.custom_id) if row.source else None
-            touched.append(row)
-        touched += self.plan(direct, attempt=1)
-        touched += self._plan_ready_rows(force=False)
-        if touched or not man.path.exists():
-            self._commit("meta", *touched)
+        fresh, self.skipped_rows = self.record.add_rows(prepared, videos)
         if inputs is not None:
             self.inputs, self.input_ids = inputs, prepared.ids
-        return len(fresh)
+        return fresh
 
     # -- public -------------------------------------------------------------------------------------
 
     @property
+    def manifest(self) -> Manifest:
+        """The job's record as read and written by this process."""
+        return self.record.manifest
+
+    @property
     def limits(self) -> Limits:
-        assert self.manifest.limits is not None
-        return self.manifest.limits
+        return self.record.limits
 
     @property
     def chunks(self) -> list[Chunk]:
@@ -251,6 +170,11 @@ class Job:
     def batch_ids(self) -> list[str]:
         """The batches created so far, in chunk order."""
         return [c.batch_id for c in self.chunks if c.batch_id]
+
+    @property
+    def closed(self) -> bool:
+        """``close()`` was called: the job runs nothing more (``bw.resume_job`` opens it again)."""
+        return self._closed
 
     @property
     def running(self) -> bool:
@@ -282,11 +206,11 @@ class Job:
         except RuntimeError:
             return
         if self._closed:
-            raise BatchWidgetError(f"job {self.path.name} was closed; bw.resume_job({str(self.path)!r}) opens it again.")
+            raise BatchWidgetError(f"job {self.path.name} was closed; bw.resume_job({str(self.path)!r}) opens it.")
         if self.running:
             self._poke()
             return
-        self._hold()
+        self.record.hold()
         if self._done is None or self._done.done() or self._done.get_loop() is not loop:
             self._done = loop.create_future()
         self._wake = asyncio.Event()
@@ -330,12 +254,12 @@ class Job:
         client, under this job's lock), then reads the manifest again here. In a notebook, prefer
         ``await job.wait()``: while this blocks, the kernel runs nothing else and every live display pauses.
         """
-        self._hold()
-        self._flush()
+        self.record.hold()
+        self.record.flush()
 
         async def run() -> JobSnapshot:
             async with self.client.clone() as client:
-                job = Job(client, Manifest.load(self.path), self._lock, schedule=self.schedule)
+                job = Job(client, JobRecord(client, Manifest.load(self.path), self.record.lock), schedule=self.schedule)
                 try:
                     return await job.wait()
                 finally:
@@ -348,9 +272,9 @@ class Job:
             warn_in_loop="Job.wait_blocking() blocks the kernel until every batch has ended; "
             "use `await job.wait()` in a notebook.",
         )
-        self.manifest.replace_with(Manifest.load(self.path))
-        self._index_rows()
-        self._release_if_idle()
+        self.record.reread()
+        if not self.running and not (self._upload_task is not None and not self._upload_task.done()):
+            self.record.let_go()
         return snap
 
     async def cancel(self) -> list[Batch]:
@@ -358,7 +282,7 @@ class Job:
 
         Items already processing still finish (the API's rule). Returns the canceled batches.
         """
-        self._hold()
+        self.record.hold()
         self._cancel_requested = True
         await self._stop_uploads("canceled by job.cancel(); job.retry_uploads() carries it on")
         touched: list[Record] = []
@@ -366,7 +290,7 @@ class Job:
             if chunk.state == "planned":
                 chunk.skipped("canceled before it was submitted")
                 touched.append(chunk)
-        self._commit(*touched)
+        self.record.commit(*touched)
         self._changed()
         canceled: list[Batch] = []
         errors: list[str] = []
@@ -396,7 +320,7 @@ class Job:
         """Upload again what gave up after its retries, and what was canceled (and, with ``failed=True``,
         the assets that failed); returns their sources. Re-running ``submit`` does the same;
         ``resume_job`` retries what gave up only (a canceled job stays canceled)."""
-        self._hold()
+        self.record.hold()
         again: list[Upload] = []
         for up in self.manifest.uploads.values():
             if up.state == "canceled" and not canceled:
@@ -407,7 +331,7 @@ class Job:
                 again.append(up)
         if again:
             self._cancel_requested = False
-            self._commit(*again)
+            self.record.commit(*again)
             self.start()
             self._changed()
         return [u.source for u in again]
@@ -432,7 +356,7 @@ class Job:
             raise InvalidInputError("give exactly one of batch_id= or action='resubmit' / 'skip'.")
         if action not in (None, "resubmit", "skip"):
             raise InvalidInputError(f"action {action!r} is not 'resubmit' or 'skip'.")
-        self._hold()
+        self.record.hold()
         target = next(c for c in self.chunks if c.chunk == chunk)  # the record as read under the lock
         if batch_id is not None:
             target.created(validate_batch_id(batch_id), target.created_at, note="batch id given by the user")
@@ -440,7 +364,7 @@ class Job:
             target.replanned(note="resubmitted by the user after an uncertain create")
         else:
             target.skipped("skipped by the user")
-        self._commit(target)
+        self.record.commit(target)
         self.start()
         self._changed()
 
@@ -455,7 +379,7 @@ class Job:
         alone. Call it again after the new batches end: a row is never in two unfinished
         attempts at once, so re-running the cell submits nothing twice.
         """
-        self._hold()
+        self.record.hold()
         outcomes: dict[int, dict[str, str]] = {}  # chunk → custom_id → its outcome there
         for chunk in self.chunks:
             if chunk.state != "created" or not chunk.batch_id:
@@ -472,13 +396,13 @@ class Job:
         ordered, parents, newest = rows_to_retry(self.chunks, outcomes, set(statuses), max_attempts)
         if not ordered:
             return []
-        new_chunks = self.plan(ordered, attempt=None, resubmit_of=sorted(parents))
+        new_chunks = self.record.plan(ordered, attempt=None, resubmit_of=sorted(parents))
         for chunk in new_chunks:  # replaced counts per new chunk, for the overall bar
             counts: dict[str, int] = {}
             for cid in chunk.custom_ids:
                 counts[newest[cid]] = counts.get(newest[cid], 0) + 1
             chunk.replaces = counts
-        self._commit(*new_chunks)
+        self.record.commit(*new_chunks)
         self._cancel_requested = False
         self.start()
         self._changed()
@@ -533,32 +457,8 @@ class Job:
             updated_at=format_time(self.client.server_now()) or "",
             slot_poll=self.limits.slot_poll,
             uploads=self._uploads.counts() if self.manifest.uploads else None,
-            before=self._rows_before_batches(),
+            before=self.record.rows_before_batches(canceling=self._cancel_requested),
         )
-
-    def plan(self, custom_ids: Iterable[str], *, attempt: int | None, resubmit_of: Iterable[int] = ()) -> list[Chunk]:
-        """Append chunks for ``custom_ids`` (rows already in the record), within the job's limits.
-
-        ``attempt=None`` for a resubmission: one more than the newest attempt of its rows. The
-        caller commits the chunks returned.
-        """
-        rows = self.manifest.rows
-        pairs = [(cid, rows[cid].content_s) for cid in custom_ids]
-        start = len(self.chunks)
-        made = []
-        lim = self.limits
-        for n, ids in enumerate(plan_chunks(pairs, max_items=lim.chunk_size, max_content_hours=lim.max_content_hours)):
-            tries = attempt
-            if tries is None:
-                tries = 1 + max(
-                    (c.attempt for c in self.chunks if c.state == "created" and set(ids) & set(c.custom_ids)),
-                    default=0,
-                )
-            chunk = Chunk(chunk=start + n, attempt=tries, custom_ids=list(ids), resubmit_of=list(resubmit_of))
-            self.chunks.append(chunk)
-            self._claimed.update(ids)
-            made.append(chunk)
-        return made
 
     def close(self) -> None:
         """Stop everything this job started (scheduler, uploads, results fetches, its share of the
@@ -569,11 +469,10 @@ class Job:
             poller.remove_listener(self._on_poll)
             poller.release()
         self._pollers.clear()
-        live_jobs.discard(self)
         forget_view(self)
         pending = [t for t in (self._task, self._upload_task) if t is not None and not t.done()]
         if not pending:
-            self._let_go()
+            self.record.let_go()
             return
         left = len(pending)
 
@@ -581,7 +480,7 @@ class Job:
             nonlocal left
             left -= 1
             if left == 0:
-                self._let_go()
+                self.record.let_go()
 
         for task in pending:
             task.add_done_callback(one_done)
@@ -596,61 +495,13 @@ class Job:
     def _ipython_display_(self, **kwargs: Any) -> None:
         self.widget._ipython_display_(**kwargs)
 
-    # -- the record: one writer, under the lock ----------------------------------------------------
-
-    def _hold(self) -> None:
-        """Hold the manifest's lock before a change; taken again after a pause, the record is read anew
-        (another process may have written it meanwhile)."""
-        if self._lock.held:
-            return
-        self._lock.acquire()
-        try:
-            fresh = Manifest.load(self.path) if self.path.exists() else None
-        except BaseException:
-            self._lock.release()
-            raise
-        if fresh is not None:
-            _check_binding(fresh, self.client)
-            fresh.limits = fresh.limits or self.limits
-            self.manifest.replace_with(fresh)
-            self._index_rows()
-
-    def _commit(self, *changed: Record | Literal["meta"]) -> None:
-        """Write changed records (appended to the journal; the whole file when there is none yet)."""
-        if not self._lock.held:
-            self._hold()
-        if changed or not self.path.exists():
-            self.manifest.record(*changed)
-
-    def _flush(self) -> None:
-        """The whole record to the file, the journal folded in."""
-        if self._lock.held:
-            self.manifest.save()
-
-    def _release_if_idle(self) -> None:
-        if not self.running and not (self._upload_task is not None and not self._upload_task.done()):
-            self._let_go()
-
-    def _let_go(self) -> None:
-        if self._lock.held:
-            self.manifest.save()
-            self.manifest.close_journal()
-            self._lock.release()
-
-    def _index_rows(self) -> None:
-        self._by_source = {}
-        for cid, row in self.manifest.rows.items():
-            if row.source:
-                self._by_source.setdefault(row.source, []).append(cid)
-        self._claimed = self.manifest.claimed()
-
     # -- uploads ----------------------------------------------------------------------------------------
 
     def _upload_ready(self, up: Upload, asset: Asset) -> None:
-        rows = [self.manifest.rows[cid] for cid in self._by_source.get(up.source, ())]
+        rows = self.record.rows_of(up.source)
         for row in rows:
             row.asset_ready(asset.id, asset.content_seconds)
-        self._commit(*rows)
+        self.record.commit(*rows)
         self.notify()
 
     def _start_uploads(self) -> None:
@@ -669,37 +520,7 @@ class Job:
                 await task
         stopped = self._uploads.cancel(note)
         if stopped:
-            self._commit(*stopped)
-
-    def _plan_ready_rows(self, *, force: bool) -> list[Chunk]:
-        """Chunks for uploaded rows whose asset is ready: a full chunk's worth, or all once uploads ended."""
-        ready = [cid for cids in self._by_source.values() for cid in cids
-                 if cid not in self._claimed and self.manifest.rows[cid].asset_id]  # fmt: skip
-        if not ready or not (force or len(ready) >= self.limits.chunk_size or self._uploads.finished):
-            return []
-        order = {cid: i for i, cid in enumerate(self.manifest.rows)}
-        return self.plan(sorted(ready, key=order.__getitem__), attempt=1)
-
-    def _rows_before_batches(self) -> RowsBeforeBatches:
-        if not self._by_source:
-            return RowsBeforeBatches()
-        uploading = failed = canceled = gave_up = 0
-        errors: list[str] = []
-        for source, cids in self._by_source.items():
-            waiting = sum(1 for c in cids if c not in self._claimed)
-            if not waiting:
-                continue
-            up = self.manifest.uploads[source]
-            if up.state == "failed":
-                failed += waiting
-            elif up.state == "error":
-                gave_up += waiting
-                errors.append(f"{Path(source).name if up.kind == 'file' else source}: {up.error}")
-            elif up.state == "canceled" or self._cancel_requested:
-                canceled += waiting
-            else:
-                uploading += waiting
-        return RowsBeforeBatches(uploading, failed, canceled, gave_up, tuple(errors))
+            self.record.commit(*stopped)
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -762,9 +583,10 @@ class Job:
             if not self._cancel_requested:
                 self._start_uploads()
             while True:
-                due = [] if self._cancel_requested else self._plan_ready_rows(force=False)
+                ended = self._uploads.finished
+                due = [] if self._cancel_requested else self.record.plan_ready_rows(uploads_ended=ended)
                 if due:  # batches start as soon as enough assets are ready: uploads and analysis overlap
-                    self._commit(*due)
+                    self.record.commit(*due)
                 todo = next((c for c in self.chunks if c.state == "planned"), None)
                 uploading = self._upload_task is not None and not self._upload_task.done()
                 if self._upload_task is not None and self._upload_task.done() and not self._upload_task.cancelled():
@@ -801,7 +623,7 @@ class Job:
             else:
                 self._done.set_result(snap)
         if self._upload_task is None or self._upload_task.done():
-            self._let_go()  # a job with nothing running holds no lock: another process may carry it on
+            self.record.let_go()  # a job with nothing running holds no lock: another process may carry it on
         self._changed()
 
     async def _wait_for_slot(self) -> bool:
@@ -826,7 +648,7 @@ class Job:
         return CreateContext(
             client=self.client, rows=self.manifest.rows, settings=self.manifest.settings,
             slot_poll=self.limits.slot_poll, on_uncertain=self.limits.on_uncertain, manifest_name=self.path.name,
-            commit=self._commit, say=self._set_message, pause=self._pause,
+            commit=self.record.commit, say=self._set_message, pause=self._pause,
         )  # fmt: skip
 
     async def _create(self, chunk: Chunk) -> None:
@@ -867,74 +689,11 @@ class Job:
             chunk = next((c for c in self.chunks if c.batch_id == update.batch_id), None)
             if batch is not None and batch.is_terminal and chunk is not None and chunk.outcome is None:
                 chunk.ended(batch.status.value, batch.counts)
-                if self._lock.held:
-                    self.manifest.record(chunk)
+                if self.record.lock.held:
+                    self.record.commit(chunk)
             if update.state == "done":
                 self._results.prefetch(update.batch_id)
             self._poke()
             if self._active is not None and batch is not None and batch.is_terminal:
                 self._active = max(0, self._active - 1)
         self._changed()
-
-
-def _without_video(request: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in request.items() if k != "video"}
-
-
-def _check_binding(manifest: Manifest, client: BatchClient) -> None:
-    """Refuse a record made for another endpoint or key, saying what to do."""
-    made = manifest.endpoint
-    where = str(manifest.path)
-    if made.base_url and made.base_url != client.base_url:
-        raise ManifestError(
-            f"manifest {where!r} was written for {made.base_url}; this client talks to {client.base_url}, where "
-            "its batches do not exist. Nothing was sent. For a job on this endpoint pass another manifest= path, "
-            "or start_over=True to begin a new job in this file (the old record is kept beside it)."
-        )
-    if made.key and made.key != client.key_fingerprint:
-        raise ManifestError(
-            f"manifest {where!r} was written for another API key (fingerprint {made.key}; this client's is "
-            f"{client.key_fingerprint}), which may not see its batches. Nothing was sent. Use the key it was made "
-            "with, pass another manifest= path, or start_over=True to begin a new job in this file."
-        )
-
-
-class LiveJobs:
-    """The jobs this process runs, by manifest path and the client's identity (base URL, key
-    fingerprint): a re-run cell gets its live job back, and never another key's."""
-
-    def __init__(self) -> None:
-        self._jobs: dict[tuple[str, tuple[str, str]], Job] = {}
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def _key(path: Path, client: BatchClient) -> tuple[str, tuple[str, str]]:
-        return (str(path.resolve()), client.identity)
-
-    def get(self, path: Path, client: BatchClient) -> Job | None:
-        with self._lock:
-            return self._jobs.get(self._key(path, client))
-
-    def add(self, job: Job) -> Job:
-        with self._lock:
-            self._jobs[self._key(job.path, job.client)] = job
-        return job
-
-    def discard(self, job: Job) -> None:
-        with self._lock:
-            key = self._key(job.path, job.client)
-            if self._jobs.get(key) is job:
-                del self._jobs[key]
-
-    def values(self) -> list[Job]:
-        with self._lock:
-            return list(self._jobs.values())
-
-    def clear(self) -> None:
-        """Forget every job (as a kernel restart does); their tasks are not stopped."""
-        with self._lock:
-            self._jobs.clear()
-
-
-#: the jobs this process runs (``submit`` and ``resume_job`` look here first)
-live_jobs = LiveJobs()

@@ -178,10 +178,8 @@ class ManifestLock:
             age = time.time() - self.beat_path.stat().st_mtime
         except FileNotFoundError:
             return True
-        if holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int):
-            if not _pid_alive(holder["pid"]):
-                return True
-        return age > STALE_S
+        here = holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int)
+        return (here and not _pid_alive(holder["pid"])) or age > STALE_S
 
     def _mine(self) -> bool:
         holder = self._holder(self.beat_path)

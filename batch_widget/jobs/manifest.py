@@ -1,16 +1,11 @@
 """The job's record: typed rows, uploads and chunks, their transitions, and the file that keeps them.
 
-Safe re-runs rest on this record beside the notebook:
+Safe re-runs rest on it: a row (stable ``custom_id``) already recorded is never sent again; a
+create or an upload is written as an *intent* before its request and its batch or asset id after
+it; and the record is bound to the base URL and a fingerprint of the key (never the key).
 
-- every row has a stable ``custom_id``; a row already in the record is never submitted again;
-- before each create its chunk is written as an *intent* (``creating``, with the time), after it
-  the batch id; before each upload its intent (``creating``, with a tag and the file's stamp),
-  after it the asset id;
-- the record is bound to where it was made: the base URL and a short fingerprint of the API key
-  (never the key), so a job is not resumed against another endpoint or account by mistake.
-
-The job (:class:`~batch_widget.jobs.job.Job`) is the record's one writer: the stages it drives
-change records through their methods and hand them back to the job, which writes them.
+One writer: the job's :class:`~batch_widget.jobs.record.JobRecord`, under the manifest's lock;
+the stages the job drives change records through their methods and hand them back to it.
 
 On disk (``format: "batch_widget.job/3"``)::
 
@@ -28,13 +23,12 @@ On disk (``format: "batch_widget.job/3"``)::
                  "note": null}, ...]}
 
 A row's ``asset_id`` is only ever an asset id: a row given as a URL or a file names its upload in
-``source`` and gets its ``asset_id`` when that upload is ready. Rows that share a source share one
-upload.
+``source`` (shared by the rows that name it) and gets its ``asset_id`` when that upload is ready.
 
-Between two full writes, each change is appended to a journal beside the file
-(``<manifest>.journal``, one JSON object per line): a 2,000-row job does not rewrite its whole
-record thousands of times. Reading applies the journal (a torn last line from a crash is ignored)
-and the job folds it back into the file (:meth:`Manifest.save`) when it opens and when it ends.
+Between two full writes each change is appended to a journal beside the file (``<manifest>.journal``,
+a JSON object per line), so a 2,000-row job does not rewrite its whole record thousands of times.
+Reading applies it (a torn last line from a crash is ignored); the job folds it back into the file
+(:meth:`Manifest.save`) when it opens and when it ends.
 
 Versions: 1, rows and chunks; 2, rows may carry an ``upload`` record (and a URL or path sat in
 ``request.video.asset_id`` until its upload was ready); 3, typed rows, shared uploads, the
@@ -105,7 +99,6 @@ class ManifestError(BatchWidgetError):
 def _now() -> str:
     return format_time(datetime.now(timezone.utc)) or ""
 
-
 # -- the records ------------------------------------------------------------------------------------
 
 
@@ -137,23 +130,23 @@ class Limits:
     slot_poll: float = 15.0
 
     def __post_init__(self) -> None:
-        def bad(name: str, rule: str) -> InvalidInputError:
-            return InvalidInputError(f"{name} {getattr(self, name)!r} must be {rule}.")
+        def number(v: Any) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool)
 
-        if type(self.chunk_size) is not int or not 1 <= self.chunk_size <= MAX_REQUESTS:
-            raise bad("chunk_size", f"an integer from 1 to {MAX_REQUESTS}")
-        if isinstance(self.max_content_hours, bool) or not isinstance(self.max_content_hours, (int, float)) or not (
-            0 < self.max_content_hours <= MAX_CONTENT_HOURS
-        ):
-            raise bad("max_content_hours", f"in (0, {MAX_CONTENT_HOURS:g}]")
-        if type(self.max_active) is not int or not 1 <= self.max_active <= ACCOUNT_MAX_ACTIVE:
-            raise bad("max_active", f"an integer from 1 to {ACCOUNT_MAX_ACTIVE}")
-        if type(self.upload_concurrency) is not int or not 1 <= self.upload_concurrency <= 64:
-            raise bad("upload_concurrency", "an integer from 1 to 64")
-        if self.on_uncertain not in get_args(Uncertain):
-            raise bad("on_uncertain", "one of 'ask', 'resubmit', 'skip', 'raise'")
-        if isinstance(self.slot_poll, bool) or not isinstance(self.slot_poll, (int, float)) or self.slot_poll <= 0:
-            raise bad("slot_poll", "a positive number of seconds")
+        for name, ok, rule in (
+            ("chunk_size", type(self.chunk_size) is int and 1 <= self.chunk_size <= MAX_REQUESTS,
+             f"an integer from 1 to {MAX_REQUESTS}"),
+            ("max_content_hours", number(self.max_content_hours) and 0 < self.max_content_hours <= MAX_CONTENT_HOURS,
+             f"in (0, {MAX_CONTENT_HOURS:g}]"),
+            ("max_active", type(self.max_active) is int and 1 <= self.max_active <= ACCOUNT_MAX_ACTIVE,
+             f"an integer from 1 to {ACCOUNT_MAX_ACTIVE}"),
+            ("upload_concurrency", type(self.upload_concurrency) is int and 1 <= self.upload_concurrency <= 64,
+             "an integer from 1 to 64"),
+            ("on_uncertain", self.on_uncertain in get_args(Uncertain), "one of 'ask', 'resubmit', 'skip', 'raise'"),
+            ("slot_poll", number(self.slot_poll) and self.slot_poll > 0, "a positive number of seconds"),
+        ):  # fmt: skip
+            if not ok:
+                raise InvalidInputError(f"{name} {getattr(self, name)!r} must be {rule}.")
 
     def but(self, **changes: Any) -> Limits:
         """These limits with the given ones changed (``None`` keeps a value as it is)."""
@@ -221,8 +214,7 @@ class Upload:
     tries: int = 0
 
     @property
-    def ended(self) -> bool:
-        """Nothing more happens to it without the user (ready, failed, given up or canceled)."""
+    def ended(self) -> bool:  # nothing more happens to it without the user
         return self.state in ("ready", "failed", "error", "canceled")
 
     def intend(self, tag: str, stamp: dict[str, Any] | None) -> None:
@@ -287,8 +279,7 @@ class Chunk:
     #: the batch's final status and counts, recorded when it ends (so a resumed job need not ask)
     outcome: dict[str, Any] | None = None
 
-    def intend(self, at: str) -> None:
-        """Before the create request."""
+    def intend(self, at: str) -> None:  # before the create request
         self.state, self.intent_at, self.error = "creating", at, None
 
     def created(self, batch_id: str, at: str | None, note: str | None = None) -> None:
@@ -432,10 +423,8 @@ class _Reader:
 
 
 def _article(names: str) -> str:
-    word = {"dict": "object", "list": "list", "str": "string", "int": "whole number", "float": "number"}
-    parts = [word.get(n, n) for n in names.split(" or ")]
-    text = " or ".join(parts)
-    return ("an " if text[0] in "aeiou" else "a ") + text
+    word = {"dict": "an object", "list": "a list", "str": "a string", "int": "a whole number", "float": "a number"}
+    return " or ".join(word.get(n, n) for n in names.split(" or "))
 
 
 def _version(path: Path, data: Any) -> int:
@@ -566,7 +555,7 @@ class Manifest:
                 raise read.bad(f"rows[{row.custom_id!r}].source", "names no upload of the manifest")
         raw_chunks = read.get(data, "chunks", "", list, default=[])
         chunks = [read.chunk(i, c, rows) for i, c in enumerate(raw_chunks)]
-        settings_raw = read.get(data, "settings", "", dict, default=None, nullable=False) if "settings" in data else None
+        settings_raw = read.get(data, "settings", "", dict, default=None)
         settings = None
         if settings_raw:
             settings = Settings(
@@ -694,7 +683,7 @@ class Manifest:
     def close_journal(self) -> None:
         if self._journal is not None:
             self._journal.close()
-            self._journal = None
+        self._journal = None
 
     def replace_with(self, other: Manifest) -> None:
         """Take the records of ``other`` (the file as another process left it), keeping this object and

@@ -120,7 +120,9 @@ def _asset_of(row: Row, uploads: Mapping[str, Upload]) -> str | None:
     return up.asset_id if up is not None else None
 
 
-def _mark_unsent_uploads(joined: pd.DataFrame, name: str, rows: Mapping[str, Row], uploads: Mapping[str, Upload]) -> None:
+def _mark_unsent_uploads(
+    joined: pd.DataFrame, name: str, rows: Mapping[str, Row], uploads: Mapping[str, Upload]
+) -> None:
     """Rows whose upload failed or was canceled never reach a batch: that outcome, and why, in ``note``."""
     outcome: dict[str, tuple[str, str | None]] = {}
     for cid, row in rows.items():

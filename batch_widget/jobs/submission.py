@@ -9,6 +9,7 @@ manifest and client identity returns that same job, with only the rows it does n
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,12 +21,60 @@ from ..client import BatchClient, default_client
 from ..errors import InvalidInputError
 from ..frontends import in_colab, under_colab_content
 from ..poller import Schedule
-from .job import Job, VideoSource, live_jobs
+from .job import Job
 from .manifest import DEFAULT_MANIFEST, Limits, Manifest, Uncertain
+from .record import VideoSource
 from .rows import prepare_requests
 from .uploads import classify_video
 
-__all__ = ["resume_job", "submit"]
+__all__ = ["LiveJobs", "live_jobs", "resume_job", "submit"]
+
+class LiveJobs:
+    """The jobs this process runs, by manifest path and the client's identity (base URL, key
+    fingerprint): a re-run cell gets its live job back, and never another key's."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[tuple[str, tuple[str, str]], Job] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(path: Path, client: BatchClient) -> tuple[str, tuple[str, str]]:
+        return (str(path.resolve()), client.identity)
+
+    def get(self, path: Path, client: BatchClient) -> Job | None:
+        """The live job of ``path`` for this client's identity; a closed one is forgotten."""
+        with self._lock:
+            key = self._key(path, client)
+            job = self._jobs.get(key)
+            if job is not None and job.closed:
+                del self._jobs[key]
+                return None
+            return job
+
+    def add(self, job: Job) -> Job:
+        with self._lock:
+            self._jobs[self._key(job.path, job.client)] = job
+        return job
+
+    def discard(self, job: Job) -> None:
+        with self._lock:
+            key = self._key(job.path, job.client)
+            if self._jobs.get(key) is job:
+                del self._jobs[key]
+
+    def values(self) -> list[Job]:
+        with self._lock:
+            return [job for job in self._jobs.values() if not job.closed]
+
+    def clear(self) -> None:
+        """Forget every job (as a kernel restart does); their tasks are not stopped."""
+        with self._lock:
+            self._jobs.clear()
+
+
+#: the jobs this process runs (``submit`` and ``resume_job`` look here first)
+live_jobs = LiveJobs()
+
 
 _WARNED: set[Path] = set()
 
@@ -133,8 +182,8 @@ def submit(
     Job
         Display it for the live job widget; ``await job.wait()``; ``await job.to_pandas()``.
     """
-    limits = {"max_active": max_active, "chunk_size": chunk_size, "max_content_hours": max_content_hours,
-              "upload_concurrency": upload_concurrency, "on_uncertain": on_uncertain, "slot_poll": slot_poll}  # fmt: skip
+    limits = dict(max_active=max_active, chunk_size=chunk_size, max_content_hours=max_content_hours,
+                  upload_concurrency=upload_concurrency, on_uncertain=on_uncertain, slot_poll=slot_poll)
     Limits().but(**limits)  # a bad limit is named before the rows
     prepared = prepare_requests(
         data, asset=video or asset, key=key, prompt=prompt, prompt_column=prompt_column,
@@ -212,8 +261,8 @@ def resume_job(
     path = Path(manifest)
     _warn_if_wiped_on_reset(path)
     client = default_client(client)
-    limits = {"max_active": max_active, "chunk_size": chunk_size, "max_content_hours": max_content_hours,
-              "upload_concurrency": upload_concurrency, "on_uncertain": on_uncertain, "slot_poll": slot_poll}  # fmt: skip
+    limits = dict(max_active=max_active, chunk_size=chunk_size, max_content_hours=max_content_hours,
+                  upload_concurrency=upload_concurrency, on_uncertain=on_uncertain, slot_poll=slot_poll)
     job = live_jobs.get(path, client)
     if job is None:
         job = live_jobs.add(Job.open(client, path, limits=limits, schedule=schedule, create=False))

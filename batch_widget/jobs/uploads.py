@@ -17,6 +17,7 @@ over and says so. Transient failures (429, 5xx, a cut connection) are retried wi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import re
@@ -134,8 +135,9 @@ class UploadCounts:
                 sent = f"{size(self.bytes_sent)} of {size(self.bytes_total)}"
                 sent += f", {size(self.rate)}/s" if self.rate > 0 else ""
             parts.append(f"{num(self.uploading)} uploading" + (f" ({sent})" if sent else ""))
-        parts += [f"{num(n)} {name}" for name, n in (("processing", self.processing), ("ready", self.ready),
-                                                      ("failed", self.failed), ("canceled", self.canceled)) if n]  # fmt: skip
+        rest = (("processing", self.processing), ("ready", self.ready), ("failed", self.failed),
+                ("canceled", self.canceled))  # fmt: skip
+        parts += [f"{num(n)} {name}" for name, n in rest if n]
         return " · ".join(parts)
 
 
@@ -231,7 +233,9 @@ class UploadStage:
         try:
             await self._create(up)
         except asyncio.CancelledError:  # the job stopped: say how far this one got (the state stays)
-            if up.multipart:
+            if up.state == "processing":
+                pass  # its create finished: the asset is recorded
+            elif up.multipart:
                 done = len(up.multipart.get("done") or ())
                 up.note = (f"stopped mid-upload: {done} of {up.multipart.get('total_chunks')} parts were sent (the "
                            "part in flight was abandoned); carrying it on resumes from there")  # fmt: skip
@@ -271,11 +275,12 @@ class UploadStage:
                         return
                 up.intend(up.tag or uuid.uuid4().hex, stamp)
                 self.commit(up)  # the intent and its tag, before the request
-                asset = await self.client.create_asset(
+                call = asyncio.ensure_future(self.client.create_asset(
                     url=up.source if up.kind == "url" else None, file=up.source if up.kind == "file" else None,
                     tag=up.tag, on_bytes=self._sent, on_state=lambda state: self._keep(up, state),
                     multipart_state=MultipartState.from_dict(up.multipart) if up.multipart else None,
-                )  # fmt: skip
+                ))  # fmt: skip
+                asset = await self._finish_in_flight(up, call)
             except (AuthenticationError, PermissionDeniedError):
                 raise
             except (APIError, TransportError) as exc:
@@ -302,6 +307,21 @@ class UploadStage:
             self.on_change()
             return
 
+    async def _finish_in_flight(self, up: Upload, call: asyncio.Future[Asset]) -> Asset:
+        """The create's answer. Stopped meanwhile, a one-request create is let finish (its asset is
+        recorded, never left unknown); a multipart upload stops after its confirmed parts."""
+        multipart = up.multipart is not None or (up.kind == "file" and (up.size or 0) > self.client.direct_upload_limit)
+        if multipart:
+            return await call
+        try:
+            return await asyncio.shield(call)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                up.created((await call).id)
+                up.note = "created while the job was stopping"
+                self.commit(up)
+            raise
+
     def _sent(self, n: int) -> None:
         self.bytes_sent += n
         self.on_change()
@@ -327,7 +347,8 @@ class UploadStage:
             self._created.clear()
             waiter = asyncio.ensure_future(self._created.wait())
             try:
-                await asyncio.wait([waiter, *(t for t in creating if not t.done())], return_when=asyncio.FIRST_COMPLETED)
+                running = [t for t in creating if not t.done()]
+                await asyncio.wait([waiter, *running], return_when=asyncio.FIRST_COMPLETED)
             finally:
                 waiter.cancel()
 
