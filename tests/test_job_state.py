@@ -423,3 +423,49 @@ async def test_results_are_kept_on_disk_and_outlive_the_batch(
     pd.testing.assert_frame_equal(again[cols].reset_index(drop=True), first[cols].reset_index(drop=True),
                                   check_dtype=False)  # fmt: skip
     assert usim.stats["requests"].get("results", 0) == fetched  # read from disk, not fetched
+
+
+# -- two kernels on one manifest ---------------------------------------------------------------------
+
+
+@pytest.mark.kernel
+def test_two_kernels_on_one_manifest_one_runs_the_other_is_told_who(tmp_path: Path) -> None:
+    from jupyter_client.manager import KernelManager
+
+    from .test_jobs import Kernel
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWELVELABS_")}
+    managers = [KernelManager(kernel_name="python3") for _ in range(2)]
+    clients = []
+    try:
+        for km in managers:
+            km.start_kernel(cwd=str(ROOT), env=env, extra_arguments=[])
+            kc = km.client()
+            kc.start_channels()
+            kc.wait_for_ready(timeout=60)
+            clients.append(kc)
+        a, b = (Kernel(kc) for kc in clients)
+        with Simulator(api_key=SECRET_KEY, seed=3, speed=100.0, fail_rate=0.0, item_seconds=(5.0, 10.0)) as sim:
+            setup = textwrap.dedent(f"""
+                import os, pandas as pd, batch_widget as bw
+                client = bw.BatchClient({SECRET_KEY!r}, base_url={sim.base_url!r})
+                df = pd.DataFrame({{"asset_id": [f"{{i:024x}}" for i in range(1, 41)]}})
+                kw = dict(prompt="x", client=client, manifest={str(tmp_path / "job.json")!r}, chunk_size=10,
+                          max_active=1, slot_poll=0.3, schedule=bw.Schedule(min_interval=0.1, max_interval=0.3))
+                print("PID", os.getpid())
+            """)
+            pid_a = a.run(setup + "job = bw.submit(df, **kw)").split("PID")[1].split()[0]
+            refused = b.run(setup + "try:\n    bw.submit(df, **kw)\nexcept bw.JobLockedError as e:\n    print('LOCKED', e)")
+            assert "LOCKED" in refused and f"pid {pid_a} " in refused and "since" in refused, refused
+            out = a.run("snap = await job.wait()\nprint('A', snap.state, len(job.batch_ids))", timeout=120)
+            assert out.split("A", 1)[1].split() == ["done", "4"]
+            # kernel A's job has ended: it holds the manifest no more, and kernel B carries it on (sends nothing)
+            out = b.run("job = bw.submit(df, **kw)\nsnap = await job.wait()\nprint('B', snap.state, snap.counts['ready'])",
+                        timeout=120)  # fmt: skip
+            assert out.split("B", 1)[1].split() == ["done", "40"]
+            assert sim.stats["requests"]["create"] == 4 and len(sim.engine.batch_ids()) == 4
+    finally:
+        for kc in clients:
+            kc.stop_channels()
+        for km in managers:
+            km.shutdown_kernel(now=True)
