@@ -483,11 +483,11 @@ def test_resume_from_the_manifest_in_a_fresh_kernel(kernel: Any, tmp_path: Path)
         k.run(setup + "job = bw.submit(df, prompt='Summarise.', **kw)\njob")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # the first batch runs, the others wait (max_active=1)
-            saved = json.loads(Path(manifest).read_text())
-            if saved["chunks"][0]["state"] == "created":
+            saved = Manifest.load(manifest)  # the file and its journal, as another process reads them
+            if saved.chunks[0].state == "created":
                 break
             time.sleep(0.1)
-        assert [c["state"] for c in saved["chunks"]] == ["created", "planned", "planned"]
+        assert [c.state for c in saved.chunks] == ["created", "planned", "planned"]
         km.restart_kernel(now=True)  # the kernel dies mid-job
         kc.wait_for_ready(timeout=60)
         out = k.run(
