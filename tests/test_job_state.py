@@ -469,3 +469,22 @@ def test_two_kernels_on_one_manifest_one_runs_the_other_is_told_who(tmp_path: Pa
             kc.stop_channels()
         for km in managers:
             km.shutdown_kernel(now=True)
+
+
+async def test_segments_of_a_job_come_from_its_kept_results(usim: Simulator, uclient: bw.BatchClient,
+                                                            tmp_path: Path) -> None:  # fmt: skip
+    seg = {"type": "segment_definitions",
+           "segment_definitions": [{"id": "scene", "description": "each scene", "fields": [
+               {"name": "summary", "type": "string", "description": "what happens"}]}]}  # fmt: skip
+    path = tmp_path / "job.json"
+    df = pd.DataFrame({"asset_id": [f"{i:024x}" for i in range(1, 5)], "k": list("abcd")})
+    job = bw.submit(df, response_format=seg, key="k", client=uclient, manifest=path, chunk_size=2)
+    await asyncio.wait_for(job.wait(), 60)
+    first = await job.to_segments()
+    assert set(first["custom_id"]) == set("abcd") and {"batch_id", "chunk", "attempt", "start", "end"} <= set(first)
+    for batch_id in job.batch_ids:
+        await uclient.delete(batch_id)
+    job.close()
+    jobs_mod.live_jobs.clear()
+    again = await bw.resume_job(path, uclient).to_segments()
+    pd.testing.assert_frame_equal(again, first)

@@ -41,7 +41,6 @@ from ..errors import (
     TransportError,
     describe_error,
 )
-from ..frames import results_to_frame
 from ..models import Batch, ResultLine, format_time
 from ..peek import peek, rows_to_frame
 from ..poller import BatchPoller, PollUpdate, Schedule
@@ -49,7 +48,7 @@ from ..validation import validate_batch_id
 from .creating import CreateContext, UncertainCreateError, recover_chunk, send_create
 from .manifest import Chunk, Limits, Manifest, Record, Upload
 from .record import JobRecord, VideoSource
-from .results import FinishedResults, empty_long_frame, join_to_inputs, newest_outcomes, rows_to_retry
+from .results import FinishedResults, attempts_frame, join_to_inputs, newest_outcomes, newest_segments, rows_to_retry
 from .rows import Prepared
 from .snapshot import JobSnapshot, project, settled
 from .uploads import UploadStage
@@ -419,23 +418,18 @@ class Job:
         ``attempts`` (how many batches the row went into) and ``status_history`` (e.g.
         ``"failed → ready"``). With ``history=True``: every attempt, one row per (row, batch).
         """
-        frames = []
-        for chunk in self.chunks:
-            if chunk.state != "created" or not chunk.batch_id:
-                continue
-            lines = await self._lines(chunk.batch_id)
-            frame = results_to_frame(lines, order=chunk.custom_ids, parse_json=parse_json, expand=expand)
-            frame.insert(1, "batch_id", chunk.batch_id)  # the job's own columns: BATCH_COLUMNS
-            frame.insert(2, "chunk", chunk.chunk)
-            frame.insert(3, "attempt", chunk.attempt)
-            frames.append(frame)
-        long = pd.concat(frames, ignore_index=True) if frames else empty_long_frame()
+        long = await attempts_frame(self.chunks, self._lines, parse_json=parse_json, expand=expand)
         if history:
             return long
         return join_to_inputs(
             newest_outcomes(long), inputs=self.inputs, input_ids=self.input_ids, rows=self.manifest.rows,
             uploads=self.manifest.uploads, chunks=self.chunks,
         )  # fmt: skip
+
+    async def to_segments(self) -> pd.DataFrame:
+        """Time-based metadata of every row as one long DataFrame (one row per segment), from each row's
+        newest ready attempt, with ``batch_id``, ``chunk`` and ``attempt``; read from disk first."""
+        return await newest_segments(self.chunks, self._lines)
 
     async def peek(self, n: int = 5) -> pd.DataFrame:
         """The first ``n`` finished rows so far across the job's batches, as a small DataFrame."""

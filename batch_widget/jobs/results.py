@@ -20,7 +20,7 @@ import gzip
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,12 +29,21 @@ import pandas as pd
 from .._aio import loop_running
 from ..client import BatchClient
 from ..errors import ResultLineError
-from ..frames import join_results, results_to_frame
+from ..frames import join_results, results_to_frame, segments_to_frame
 from ..models import ResultLine, parse_result_line
 from .manifest import Chunk, Row, Upload
 
-__all__ = ["BATCH_COLUMNS", "FinishedResults", "empty_long_frame", "join_to_inputs", "newest_outcomes", "parse_body",
-           "rows_to_retry"]  # fmt: skip
+__all__ = [
+    "BATCH_COLUMNS",
+    "FinishedResults",
+    "attempts_frame",
+    "empty_long_frame",
+    "join_to_inputs",
+    "newest_outcomes",
+    "newest_segments",
+    "parse_body",
+    "rows_to_retry",
+]  # fmt: skip
 
 log = logging.getLogger("batch_widget.jobs")
 
@@ -46,10 +55,47 @@ BATCH_COLUMNS = ("batch_id", "chunk", "attempt")
 
 def empty_long_frame() -> pd.DataFrame:
     """The every-attempt frame of a job with no batch yet: the results columns and the job's own."""
-    long = results_to_frame([])
-    for pos, name in enumerate(BATCH_COLUMNS, start=1):
-        long.insert(pos, name, pd.Series([], dtype=object))
-    return long
+    return _add_batch_columns(results_to_frame([]), None)
+
+
+LinesOf = Callable[[str], Awaitable[Lines]]
+
+
+async def attempts_frame(chunks: Sequence[Chunk], lines_of: LinesOf, *, parse_json: bool = False,
+                         expand: bool = False) -> pd.DataFrame:  # fmt: skip
+    """Every attempt of every row: one results frame per created chunk, with the job's own columns."""
+    frames = []
+    for chunk in chunks:
+        if chunk.state != "created" or not chunk.batch_id:
+            continue
+        frame = results_to_frame(await lines_of(chunk.batch_id), order=chunk.custom_ids, parse_json=parse_json,
+                                 expand=expand)  # fmt: skip
+        _add_batch_columns(frame, chunk)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else empty_long_frame()
+
+
+async def newest_segments(chunks: Sequence[Chunk], lines_of: LinesOf) -> pd.DataFrame:
+    """One row per segment, each row's segments from its newest attempt that has any."""
+    frames = []
+    for chunk in chunks:
+        if chunk.state != "created" or not chunk.batch_id:
+            continue
+        frame = segments_to_frame(await lines_of(chunk.batch_id), order=chunk.custom_ids)
+        _add_batch_columns(frame, chunk)
+        frames.append(frame)
+    if not frames:
+        return _add_batch_columns(segments_to_frame([]), None)
+    long = pd.concat(frames, ignore_index=True)
+    newest = long.groupby("custom_id", sort=False, dropna=False)["chunk"].transform("max")
+    return long[long["chunk"] == newest].reset_index(drop=True)
+
+
+def _add_batch_columns(frame: pd.DataFrame, chunk: Chunk | None) -> pd.DataFrame:
+    values = (chunk.batch_id, chunk.chunk, chunk.attempt) if chunk is not None else (None, None, None)
+    for pos, (name, value) in enumerate(zip(BATCH_COLUMNS, values, strict=True), start=1):
+        frame.insert(pos, name, value if chunk is not None else pd.Series([], dtype=object))
+    return frame
 
 
 def newest_outcomes(long: pd.DataFrame) -> pd.DataFrame:
