@@ -488,3 +488,46 @@ async def test_segments_of_a_job_come_from_its_kept_results(usim: Simulator, ucl
     jobs_mod.live_jobs.clear()
     again = await bw.resume_job(path, uclient).to_segments()
     pd.testing.assert_frame_equal(again, first)
+
+
+@pytest.mark.kernel
+def test_a_restarted_kernel_gets_the_same_table_after_the_server_deleted_the_batches(tmp_path: Path) -> None:
+    from jupyter_client.manager import KernelManager
+
+    from .test_jobs import Kernel
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWELVELABS_")}
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(ROOT), env=env, extra_arguments=[])
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=60)
+    try:
+        k = Kernel(kc)
+        with Simulator(api_key=SECRET_KEY, seed=3, speed=200.0, fail_rate=0.0, item_seconds=(5.0, 10.0)) as sim:
+            setup = textwrap.dedent(f"""
+                import pandas as pd, batch_widget as bw
+                client = bw.BatchClient({SECRET_KEY!r}, base_url={sim.base_url!r})
+                manifest = {str(tmp_path / "job.json")!r}
+                cols = ["custom_id", "asset_id", "batch_id", "status", "result"]
+            """)
+            first = k.run(setup + textwrap.dedent("""
+                df = pd.DataFrame({"asset_id": [f"{i:024x}" for i in range(1, 31)]})
+                job = bw.submit(df, prompt="x", client=client, manifest=manifest, chunk_size=10, slot_poll=0.3,
+                                schedule=bw.Schedule(min_interval=0.1, max_interval=0.3))
+                await job.wait()
+                print("TABLE", (await job.to_pandas())[cols].to_json())
+                for b in job.batch_ids:
+                    await client.delete(b)
+            """), timeout=120)
+            assert not sim.engine.batch_ids()  # the server has forgotten every batch
+            km.restart_kernel(now=True)
+            kc.wait_for_ready(timeout=60)
+            fetched = sim.stats["requests"].get("results", 0)
+            second = k.run(setup + "job = bw.resume_job(manifest, client)\n"
+                           "print('TABLE', (await job.to_pandas())[cols].to_json())", timeout=120)  # fmt: skip
+            assert first.split("TABLE", 1)[1].split()[0] == second.split("TABLE", 1)[1].split()[0]
+            assert '"ready"' in second and sim.stats["requests"].get("results", 0) == fetched
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
