@@ -531,3 +531,32 @@ def test_a_restarted_kernel_gets_the_same_table_after_the_server_deleted_the_bat
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_the_journal_replays_changes_ignores_a_torn_last_line_and_names_a_bad_one(tmp_path: Path) -> None:
+    from batch_widget.jobs.manifest import Chunk, Endpoint, Manifest, Row, Settings, Upload
+
+    path = tmp_path / "job.json"
+    man = Manifest(path, endpoint=Endpoint("https://api.example/v1.3", "abc123abc123"), settings=Settings("general"))
+    row = Row("r1", 0, {}, source="https://x.example/a.mp4")
+    up = Upload("https://x.example/a.mp4", "url")
+    man.rows["r1"], man.uploads[up.source] = row, up
+    man.save()
+    up.intend("tag1", None)
+    man.record(up)
+    up.created(f"{7:024x}")
+    row.asset_ready(f"{7:024x}", 12.5)
+    man.chunks.append(Chunk(0, 1, ["r1"]))
+    man.record(up, row, man.chunks[0])
+    man.close_journal()
+    with open(man.journal_path, "ab") as fh:
+        fh.write(b'{"t": "upload", "k": "https://x.ex')  # a crash mid-append
+    again = Manifest.load(path)
+    assert again.uploads[up.source].state == "processing" and again.rows["r1"].asset_id == f"{7:024x}"
+    assert again.rows["r1"].content_s == 12.5 and again.chunks == man.chunks
+    lines = man.journal_path.read_bytes().split(b"\n")
+    man.journal_path.write_bytes(b"\n".join([lines[0], b"not json", *lines[1:]]))
+    with pytest.raises(bw.ManifestError, match=r"journal line 2.*manifest="):
+        Manifest.load(path)
+    man.save()  # a full write folds the journal in and removes it
+    assert not man.journal_path.exists() and Manifest.load(path).rows == man.rows

@@ -235,6 +235,9 @@ class Job:
         ``canceled``. The final snapshot goes to the listeners once more from here, so the job
         widget pins its static summary from the waiting cell too (nbclient / papermill keep that one).
         """
+        if not self.running and self.finished and self._done is not None:
+            self._changed()  # nothing to run: no lock to take (another process may be carrying the job on)
+            return self.snapshot()
         self.start()
         if self._done is None:
             raise BatchWidgetError("Job.wait() needs a running event loop; in a script use wait_blocking().")

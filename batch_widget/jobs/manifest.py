@@ -555,7 +555,7 @@ class Manifest:
                 raise read.bad(f"rows[{row.custom_id!r}].source", "names no upload of the manifest")
         raw_chunks = read.get(data, "chunks", "", list, default=[])
         chunks = [read.chunk(i, c, rows) for i, c in enumerate(raw_chunks)]
-        settings_raw = read.get(data, "settings", "", dict, default=None)
+        settings_raw = read.get(data, "settings", "", dict, default=None, nullable=not rows)
         settings = None
         if settings_raw:
             settings = Settings(
