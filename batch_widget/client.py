@@ -452,7 +452,7 @@ class BatchClient(AssetsMixin):
         ``retry`` overrides the client's policy for this call (the poller passes ``NO_RETRY``
         and schedules its own retries, so that it can show them).
         """
-        validate_batch_id(batch_id)
+        batch_id = validate_batch_id(batch_id)
         response = await self._request(
             "get batch status", "GET", f"analyze/batches/{batch_id}", batch_id=batch_id, retry=retry
         )
@@ -466,7 +466,7 @@ class BatchClient(AssetsMixin):
         Raises ``ConflictError`` (code ``batch_completed``, ``batch_canceled`` or
         ``batch_expired``) when the batch has already ended.
         """
-        validate_batch_id(batch_id)
+        batch_id = validate_batch_id(batch_id)
         response = await self._request(
             "cancel batch", "POST", f"analyze/batches/{batch_id}/cancel", batch_id=batch_id
         )
@@ -474,7 +474,7 @@ class BatchClient(AssetsMixin):
 
     async def delete(self, batch_id: str) -> None:
         """Delete an ended batch and all its results. Raises ``ConflictError`` while it runs."""
-        validate_batch_id(batch_id)
+        batch_id = validate_batch_id(batch_id)
         await self._request("delete batch", "DELETE", f"analyze/batches/{batch_id}", batch_id=batch_id)
 
     async def results(
@@ -500,7 +500,7 @@ class BatchClient(AssetsMixin):
             the lines not yet seen (or whose status changed), so the caller gets every item
             exactly once. After that, the cut surfaces as ``APIConnectionError``.
         """
-        validate_batch_id(batch_id)
+        batch_id = validate_batch_id(batch_id)
         seen: dict[str, str] = {}
         cuts = 0
         while True:
