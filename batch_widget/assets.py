@@ -1,14 +1,16 @@
-"""The assets endpoints (``/assets``, v1.3) as methods of :class:`~batch_widget.client.BatchClient`.
+"""The assets endpoints (``/assets``, v1.3): :class:`Assets`, held by a client as ``client.assets``.
 
-:class:`AssetsMixin` is a base of ``BatchClient``; it sends through the client's own ``_send``
-(retries, typed errors). Decisions on the open questions of ``twelvelabs-assets-api.md`` §9:
+It sends through the :class:`~batch_widget.http_core.HttpCore` it is given (the client's: one pool,
+one key, retries, typed errors) and has its own settings (``direct_upload_limit``). Decisions on
+the open questions of ``twelvelabs-assets-api.md`` §9:
 
-* a create's ``status`` is provisional: callers wait with :meth:`AssetsMixin.wait_ready` (Q1);
+* a create's ``status`` is provisional: callers wait with :meth:`Assets.wait_ready` (Q1);
 * files are checked locally against the limits before anything is sent (Q2, Q11);
 * 429 is retried after ``Retry-After`` or a back-off (Q3, Q18), within :data:`UPLOAD_RETRY`;
 * a create is never retried blindly (no idempotency, Q20): each carries a tag in
-  ``user_metadata`` (``bw_upload``), and after an ambiguous failure (timeout, cut connection,
-  5xx other than 503) the assets with that filename are searched for the tag first;
+  ``user_metadata`` (``bw_upload``), and after a failure that may have created it
+  (:func:`~batch_widget.retry.may_have_created`: a timeout, a cut connection, a 5xx other than
+  503) the assets with that filename are searched for the tag first;
 * multipart: the session's ``chunk_size`` and ``upload_headers`` are used as given (Q12, Q13),
   chunks are read from disk in 64 KiB pieces (never the whole file), sent without the API key,
   reported as soon as each lands, and a failed ``PUT`` gets a fresh single-use URL (Q14);
@@ -29,14 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from .asset_model import Asset
-from .errors import APIConnectionError, APIError, InvalidInputError, ServerError, TransportError
-from .retry import NO_RETRY, RetryPolicy
+from .errors import APIError, InvalidInputError, TransportError
+from .retry import NO_RETRY, RetryPolicy, may_have_created
 
 if TYPE_CHECKING:
-    from .clock import Clock
+    from .http_core import HttpCore
 
 __all__ = [
     "DIRECT_LIMIT",
@@ -44,7 +44,7 @@ __all__ = [
     "UPLOAD_RETRY",
     "UPLOAD_TAG",
     "URL_LIMIT",
-    "AssetsMixin",
+    "Assets",
     "MultipartState",
     "check_upload_file",
 ]
@@ -108,15 +108,6 @@ class MultipartState:
         return start, min(self.chunk_size, total_size - start)
 
 
-def _ambiguous(error: Exception) -> bool:
-    """True when a create may have happened although no answer came back."""
-    if isinstance(error, ServerError):
-        return error.status_code != 503
-    if isinstance(error, APIConnectionError):
-        return not isinstance(error.__cause__, httpx.ConnectError)
-    return isinstance(error, TransportError)
-
-
 async def _read_range(path: Path, offset: int, length: int) -> AsyncIterator[bytes]:
     with path.open("rb") as f:
         f.seek(offset)
@@ -129,19 +120,24 @@ async def _read_range(path: Path, offset: int, length: int) -> AsyncIterator[byt
             yield piece
 
 
-class AssetsMixin:
-    """Upload, find and delete assets; wait for them to be ready. Mixed into ``BatchClient``."""
+class Assets:
+    """Upload, find and delete assets; wait for them to be ready.
 
-    #: bytes; files above go through the multipart flow (tests lower it to exercise that flow)
-    direct_upload_limit: int = DIRECT_LIMIT
+    Held by a :class:`~batch_widget.client.BatchClient` as ``client.assets`` (its methods of the
+    same names delegate here); sends through the client's ``http`` core.
 
-    if TYPE_CHECKING:
-        clock: Clock
+    Parameters
+    ----------
+    http
+        The HTTP core to send through (pool, key, retries, typed errors, clock).
+    direct_upload_limit
+        Bytes: files above go through the multipart flow (tests lower it to exercise that flow).
+    """
 
-        async def _send(
-            self, operation: str, method: str, url: str, *, batch_id: str | None = None, mode: Any = ...,
-            retry: RetryPolicy | None = None, with_key: bool = True, **kwargs: Any,
-        ) -> httpx.Response: ...  # fmt: skip
+    def __init__(self, http: HttpCore, *, direct_upload_limit: int = DIRECT_LIMIT) -> None:
+        self._http = http
+        self.direct_upload_limit = direct_upload_limit
+        """Bytes: files above go through the multipart flow."""
 
     # ---- create ---------------------------------------------------------------------------------
 
@@ -212,18 +208,18 @@ class AssetsMixin:
         for attempt in range(1, 4):
             try:
                 # retried by the policy only where nothing was made (429, 503, refused connection)
-                response = await self._send(
+                response = await self._http.send(
                     "create asset", "POST", "assets", files=dict(fields), mode="create", retry=UPLOAD_RETRY
                 )
                 return Asset.from_dict(response.json())
             except (APIError, TransportError) as error:
-                if not _ambiguous(error):
+                if not may_have_created(error):
                     raise
                 last = error
             found = await self.find_upload(filename, tag)
             if found is not None:
                 return found
-            await self.clock.sleep(UPLOAD_RETRY.backoff(attempt))
+            await self._http.clock.sleep(UPLOAD_RETRY.backoff(attempt))
         assert last is not None
         raise last
 
@@ -279,7 +275,7 @@ class AssetsMixin:
         kind = (mimetypes.guess_type(filename)[0] or "video/").split("/")[0]
         body = {"filename": filename, "type": kind if kind in ("video", "audio", "image") else "video",
                 "total_size": size, "user_metadata": dict(meta)}  # fmt: skip
-        d = (await self._send("create upload", "POST", "assets/multipart-uploads", json=body, mode="create",
+        d = (await self._http.send("create upload", "POST", "assets/multipart-uploads", json=body, mode="create",
                               retry=UPLOAD_RETRY)).json()  # fmt: skip
         state = MultipartState(str(d["upload_id"]), str(d["asset_id"]), int(d["chunk_size"]),
                                int(d.get("total_chunks") or math.ceil(size / int(d["chunk_size"]))),
@@ -306,7 +302,7 @@ class AssetsMixin:
         """``GET /assets/multipart-uploads/{id}``, every page; ``confirmed`` lists the completed chunks."""
         page, confirmed = 1, []
         while True:
-            d = (await self._send("upload status", "GET", f"assets/multipart-uploads/{upload_id}",
+            d = (await self._http.send("upload status", "GET", f"assets/multipart-uploads/{upload_id}",
                                   params={"page": page, "page_limit": _MAX_URLS})).json()  # fmt: skip
             confirmed += [int(c["index"]) for c in d.get("uploaded_chunks") or () if c.get("status") == "completed"]
             total_page = int((d.get("page_info") or {}).get("total_page") or 1)
@@ -316,7 +312,7 @@ class AssetsMixin:
 
     async def _fresh_urls(self, state: MultipartState, start: int) -> dict[int, str]:
         count = min(_MAX_URLS, state.total_chunks - start + 1)
-        d = (await self._send("chunk urls", "POST", f"assets/multipart-uploads/{state.upload_id}/presigned-urls",
+        d = (await self._http.send("chunk urls", "POST", f"assets/multipart-uploads/{state.upload_id}/presigned-urls",
                               json={"start": start, "count": count})).json()  # fmt: skip
         return {int(u["chunk_index"]): str(u["url"]) for u in d.get("upload_urls") or ()}
 
@@ -330,7 +326,7 @@ class AssetsMixin:
                 urls.update(await self._fresh_urls(state, index))
                 url = urls.pop(index)
             try:
-                response = await self._send(
+                response = await self._http.send(
                     "upload chunk", "PUT", url, with_key=False, retry=NO_RETRY, headers=headers,
                     content=lambda: _read_range(path, offset, length),
                 )  # fmt: skip
@@ -340,11 +336,11 @@ class AssetsMixin:
                     error.status_code >= 500)  # fmt: skip
                 if not retry or attempt == _CHUNK_ATTEMPTS:
                     raise
-                await self.clock.sleep(min(30.0, 0.5 * 2**attempt))
+                await self._http.clock.sleep(min(30.0, 0.5 * 2**attempt))
                 continue
             etag = response.headers.get("etag", "").strip().strip('"')
             proof = {"chunk_index": index, "proof": etag, "proof_type": "etag", "chunk_size": length}
-            await self._send("report chunk", "POST", f"assets/multipart-uploads/{state.upload_id}",
+            await self._http.send("report chunk", "POST", f"assets/multipart-uploads/{state.upload_id}",
                              json={"completed_chunks": [proof]})  # fmt: skip
             return
 
@@ -352,7 +348,7 @@ class AssetsMixin:
 
     async def get_asset(self, asset_id: str) -> Asset:
         """``GET /assets/{id}``."""
-        return Asset.from_dict((await self._send("get asset", "GET", f"assets/{asset_id}")).json())
+        return Asset.from_dict((await self._http.send("get asset", "GET", f"assets/{asset_id}")).json())
 
     async def list_assets(
         self,
@@ -386,7 +382,7 @@ class AssetsMixin:
                 params += [("asset_types", t) for t in asset_types or ()]
                 if filename:
                     params.append(("filename", filename))
-                d = (await self._send("list assets", "GET", "assets", params=params)).json()
+                d = (await self._http.send("list assets", "GET", "assets", params=params)).json()
                 out += [Asset.from_dict(a) for a in d.get("data") or ()]
                 if page >= int((d.get("page_info") or {}).get("total_page") or 1):
                     break
@@ -395,7 +391,8 @@ class AssetsMixin:
 
     async def delete_asset(self, asset_id: str, *, force: bool = False) -> None:
         """``DELETE /assets/{id}`` (any 2xx is success; ``force`` unlinks indexed assets)."""
-        await self._send("delete asset", "DELETE", f"assets/{asset_id}", params={"force": "true"} if force else None)
+        params = {"force": "true"} if force else None
+        await self._http.send("delete asset", "DELETE", f"assets/{asset_id}", params=params)
 
     async def wait_ready(
         self,
@@ -411,7 +408,7 @@ class AssetsMixin:
         """
         pending = list(dict.fromkeys(asset_ids))
         done: dict[str, Asset] = {}
-        start = self.clock.monotonic()
+        start = self._http.clock.monotonic()
         while pending:
             seen = {a.id: a for a in await self.list_assets(asset_ids=pending)}
             for asset_id in pending:
@@ -423,8 +420,8 @@ class AssetsMixin:
             pending = [a for a in pending if a not in done]
             if not pending:
                 break
-            if timeout is not None and self.clock.monotonic() - start + poll_interval > timeout:
+            if timeout is not None and self._http.clock.monotonic() - start + poll_interval > timeout:
                 raise TimeoutError(f"assets still processing after {timeout:g} s: {', '.join(pending[:10])}")
-            await self.clock.sleep(poll_interval)
+            await self._http.clock.sleep(poll_interval)
         await asyncio.sleep(0)
         return done

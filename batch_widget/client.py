@@ -6,96 +6,40 @@ I/O only: it knows nothing of pollers, widgets or DataFrames. One ``httpx.AsyncC
 
 from __future__ import annotations
 
-import builtins
-import contextlib  # the class's own `list` method shadows the builtin in its annotations
-import email.utils
+import builtins  # the class's own `list` method shadows the builtin in its annotations
 import hashlib
 import ipaddress
-import json
 import logging
 import os
-import re
-import time
 import warnings
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Generator,
-    Iterable,
-    Iterator,
-    Mapping,
-    Sequence,
-)
-from datetime import datetime, timedelta
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
 
-from ._version import VERSION
-from .assets import AssetsMixin
+from .asset_model import Asset
+from .assets import DIRECT_LIMIT, Assets, MultipartState
 from .clock import SYSTEM_CLOCK, Clock
-from .errors import (
-    APIConnectionError,
-    APIError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    ConfigurationError,
-    ConflictError,
-    InvalidInputError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    ResultLineError,
-    ServerError,
-    TransportError,
-)
+from .errors import APIConnectionError, ConfigurationError, InvalidInputError, ResultLineError
 from .frontends import colab_secret, in_colab
+from .http_core import HttpCore, RetryMode, parse_http_date, parse_retry_after, transport_error
 from .models import Batch, BatchPage, CreatedBatch, ResultLine, parse_result_line
-from .retry import NO_RETRY, RetryPolicy
+from .retry import NO_RETRY, RetryPolicy, may_have_created  # may_have_created: exported for jobs/
 from .validation import ANALYSIS_MODES, BATCH_STATUSES, build_create_body, choices, validate_batch_id
 
-__all__ = ["DEFAULT_BASE_URL", "NO_RETRY", "BatchClient", "RetryPolicy", "default_client", "key_fingerprint",
-           "validate_batch_id"]  # fmt: skip
+__all__ = [
+    "DEFAULT_BASE_URL", "NO_RETRY", "BatchClient", "RetryPolicy", "default_client", "key_fingerprint",
+    "may_have_created", "parse_http_date", "parse_retry_after", "validate_batch_id",
+]  # fmt: skip
 
 DEFAULT_BASE_URL = "https://api.twelvelabs.io/v1.3"
 API_KEY_ENV = "TWELVELABS_API_KEY"
 BASE_URL_ENV = "TWELVELABS_BASE_URL"
 
 log = logging.getLogger("batch_widget.client")
-
-
-
-
-_STATUS_ERRORS: dict[int, type[APIError]] = {
-    400: BadRequestError,
-    401: AuthenticationError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    409: ConflictError,
-    422: BadRequestError,
-    429: RateLimitError,
-}
-
-RetryMode = Literal["idempotent", "create"]
-
-
-class _ApiKeyAuth(httpx.Auth):
-    """Adds ``x-api-key`` to each request; its repr never shows the key."""
-
-    def __init__(self, key: str) -> None:
-        self._key = key
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["x-api-key"] = self._key
-        yield request
-
-    def __repr__(self) -> str:
-        return "_ApiKeyAuth(key=***)"
 
 
 def key_fingerprint(key: str) -> str:
@@ -131,105 +75,7 @@ def _check_base_url(url: str, allow_insecure_http: bool) -> str:
     return url.rstrip("/")
 
 
-def parse_http_date(value: str | None) -> float | None:
-    """Epoch seconds of an HTTP date (``Date``, ``Retry-After``), or None."""
-    if not value:
-        return None
-    try:
-        when = email.utils.parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError):
-        return None
-    return None if when is None else when.timestamp()
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date.
-
-    ``now`` is the server's time (its ``Date`` header) when known, so a skewed local clock
-    does not stretch or shrink the wait.
-    """
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    when = parse_http_date(value)
-    if when is None:
-        return None
-    return max(0.0, when - (time.time() if now is None else now))
-
-
-def _error_from_response(
-    response: httpx.Response, body: bytes, *, operation: str, batch_id: str | None
-) -> APIError:
-    """Build the typed error for an error response; accepts nested, flat, empty and non-JSON bodies."""
-    code = message = excerpt = None
-    parsed: Any = None
-    if body.strip():
-        try:
-            parsed = json.loads(body)
-        except ValueError:
-            text = body.decode("utf-8", "replace")
-            # a proxy's HTML page: keep its title or first words, not the whole markup
-            title = re.search(r"<title>(.*?)</title>", text, re.I | re.S)
-            excerpt = (title.group(1) if title else re.sub(r"<[^>]+>|\s+", " ", text))[:200].strip()
-            excerpt = f"non-JSON response: {excerpt}" if excerpt else None
-    if isinstance(parsed, dict):
-        nested = parsed.get("error")
-        inner: dict[str, Any] = nested if isinstance(nested, dict) else parsed
-        code = inner.get("code") if isinstance(inner.get("code"), str) else None
-        raw_message = inner.get("message")
-        message = raw_message if isinstance(raw_message, str) else None
-        if code is None and isinstance(parsed.get("error"), str):
-            message = message or parsed["error"]
-    status = response.status_code
-    cls = _STATUS_ERRORS.get(status, ServerError if status >= 500 else APIError)
-    server_now = parse_http_date(response.headers.get("date"))
-    return cls(
-        status,
-        code=code,
-        api_message=message,
-        batch_id=batch_id,
-        retry_after=parse_retry_after(response.headers.get("retry-after"), server_now),
-        operation=operation,
-        body_excerpt=excerpt,
-    )
-
-
-def _transport_error(exc: httpx.TransportError, operation: str, batch_id: str | None) -> TransportError:
-    where = f" (batch {batch_id})" if batch_id else ""
-    if isinstance(exc, httpx.TimeoutException):
-        return APITimeoutError(
-            f"{operation} timed out{where}: the server did not answer in time "
-            f"({type(exc).__name__}). It may be slow or overloaded: try again, or raise timeout=.",
-            batch_id=batch_id,
-            operation=operation,
-        )
-    return APIConnectionError(
-        f"{operation} could not reach the server{where} ({type(exc).__name__}: {exc}). "
-        "Check the network and the base URL, then try again.",
-        batch_id=batch_id,
-        operation=operation,
-    )
-
-
-def _should_retry(error: Exception, mode: RetryMode) -> bool:
-    if mode == "create":
-        # A create is retried only where no batch can have been made: the API says so for
-        # 429 and 503, and a refused connection never reached it. Never after a timeout.
-        if isinstance(error, APIError):
-            return error.status_code in (429, 503)
-        return isinstance(error, APIConnectionError) and bool(
-            error.__cause__ and isinstance(error.__cause__, httpx.ConnectError)
-        )
-    if isinstance(error, APIError):
-        return error.retryable
-    return isinstance(error, TransportError)
-
-
-class BatchClient(AssetsMixin):
+class BatchClient:
     """Async client for the batch analysis API.
 
     Parameters
@@ -253,6 +99,8 @@ class BatchClient(AssetsMixin):
     clock : Clock, optional
         Where this client, and the pollers and jobs that use it, read time and sleep; tests pass
         a virtual one. Defaults to the real clock.
+    direct_upload_limit : int
+        Bytes: files above go through a multipart upload (``client.assets``; the API's limit is 200 MB).
 
     Examples
     --------
@@ -271,6 +119,7 @@ class BatchClient(AssetsMixin):
         transport: httpx.AsyncBaseTransport | None = None,
         max_connections: int = 20,
         clock: Clock | None = None,
+        direct_upload_limit: int = DIRECT_LIMIT,
     ) -> None:
         key = api_key if api_key is not None else (os.environ.get(API_KEY_ENV) or colab_secret(API_KEY_ENV))
         if not key or not key.strip():
@@ -293,31 +142,43 @@ class BatchClient(AssetsMixin):
         self._settings: dict[str, Any] = {
             "api_key": key, "base_url": self.base_url, "timeout": timeout, "retry": retry,
             "allow_insecure_http": allow_insecure_http, "max_connections": max_connections,
-            "transport": transport, "clock": clock,
+            "transport": transport, "clock": clock, "direct_upload_limit": direct_upload_limit,
         }  # fmt: skip
-        self.retry = retry or RetryPolicy()
-        self.clock = clock or SYSTEM_CLOCK
-        """Where this client, and the pollers and jobs that use it, read time and sleep."""
-        self.server_clock_offset = 0.0
-        """Seconds the server's clock (its ``Date`` header) is ahead of ours, from the last answer."""
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url + "/",
-            auth=_ApiKeyAuth(key.strip()),
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            headers={"user-agent": f"batch-widget/{VERSION}", "accept": "application/json"},
-            transport=transport,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            event_hooks={"response": [self._note_server_time]},
-        )
+        self.http = HttpCore(
+            api_key=key.strip(), base_url=self.base_url, timeout=timeout, retry=retry or RetryPolicy(),
+            clock=clock or SYSTEM_CLOCK, transport=transport, max_connections=max_connections,
+        )  # fmt: skip
+        """The HTTP core every endpoint of this client sends through (pool, key, retries, typed errors)."""
+        self.assets = Assets(self.http, direct_upload_limit=direct_upload_limit)
+        """The assets endpoints (upload, find, list, delete, wait until ready), on the same core."""
 
-    async def _note_server_time(self, response: httpx.Response) -> None:
-        server_now = parse_http_date(response.headers.get("date"))
-        if server_now is not None:
-            self.server_clock_offset = server_now - self.clock.now().timestamp()
+    @property
+    def clock(self) -> Clock:
+        """Where this client, and the pollers and jobs that use it, read time and sleep."""
+        return self.http.clock
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """How transient failures are retried by default."""
+        return self.http.retry
+
+    @property
+    def server_clock_offset(self) -> float:
+        """Seconds the server's clock (its ``Date`` header) is ahead of ours, from the last answer."""
+        return self.http.server_clock_offset
 
     def server_now(self) -> datetime:
         """Now on the server's clock (from its last ``Date`` header), to compare with its timestamps."""
-        return self.clock.now() + timedelta(seconds=self.server_clock_offset)
+        return self.http.server_now()
+
+    @property
+    def direct_upload_limit(self) -> int:
+        """Bytes: files above go through a multipart upload (settable; it is the assets' setting)."""
+        return self.assets.direct_upload_limit
+
+    @direct_upload_limit.setter
+    def direct_upload_limit(self, value: int) -> None:
+        self.assets.direct_upload_limit = value
 
     @property
     def identity(self) -> tuple[str, str]:
@@ -333,7 +194,7 @@ class BatchClient(AssetsMixin):
         An ``httpx.AsyncClient`` belongs to the loop it first ran on; blocking helpers run
         their own loop in a worker thread and need their own client.
         """
-        return BatchClient(**self._settings)
+        return BatchClient(**{**self._settings, "direct_upload_limit": self.direct_upload_limit})
 
     __str__ = __repr__
 
@@ -350,11 +211,11 @@ class BatchClient(AssetsMixin):
 
     async def aclose(self) -> None:
         """Close the pooled connections. The client cannot be used afterwards."""
-        await self._http.aclose()
+        await self.http.aclose()
 
     @property
     def is_closed(self) -> bool:
-        return self._http.is_closed
+        return self.http.is_closed
 
     # -- the six endpoints -------------------------------------------------------------------
 
@@ -453,7 +314,7 @@ class BatchClient(AssetsMixin):
         ``retry`` overrides the client's policy for this call (the poller passes ``NO_RETRY``
         and schedules its own retries, so that it can show them).
         """
-        validate_batch_id(batch_id)
+        batch_id = validate_batch_id(batch_id)
         response = await self._request(
             "get batch status", "GET", f"analyze/batches/{batch_id}", batch_id=batch_id, retry=retry
         )
@@ -467,7 +328,7 @@ class BatchClient(AssetsMixin):
         Raises ``ConflictError`` (code ``batch_completed``, ``batch_canceled`` or
         ``batch_expired``) when the batch has already ended.
         """
-        validate_batch_id(batch_id)
+        batch_id = validate_batch_id(batch_id)
         response = await self._request(
             "cancel batch", "POST", f"analyze/batches/{batch_id}/cancel", batch_id=batch_id
         )
@@ -475,7 +336,7 @@ class BatchClient(AssetsMixin):
 
     async def delete(self, batch_id: str) -> None:
         """Delete an ended batch and all its results. Raises ``ConflictError`` while it runs."""
-        validate_batch_id(batch_id)
+        batch_id = validate_batch_id(batch_id)
         await self._request("delete batch", "DELETE", f"analyze/batches/{batch_id}", batch_id=batch_id)
 
     async def results(
@@ -501,7 +362,7 @@ class BatchClient(AssetsMixin):
             the lines not yet seen (or whose status changed), so the caller gets every item
             exactly once. After that, the cut surfaces as ``APIConnectionError``.
         """
-        validate_batch_id(batch_id)
+        batch_id = validate_batch_id(batch_id)
         seen: dict[str, str] = {}
         cuts = 0
         while True:
@@ -544,12 +405,13 @@ class BatchClient(AssetsMixin):
         cuts = 0
         while True:
             try:
-                async with self._streamed_get(operation, f"analyze/batches/{batch_id}/results", batch_id) as response:
+                path = f"analyze/batches/{batch_id}/results"
+                async with self.http.streamed_get(operation, path, batch_id) as response:
                     return b"".join([piece async for piece in response.aiter_bytes()])
             except httpx.TransportError as exc:
                 cuts += 1
                 if cuts > resume:
-                    raise _transport_error(exc, operation, batch_id) from exc
+                    raise transport_error(exc, operation, batch_id) from exc
                 log.info("results body of batch %s was cut; fetching it again (%d/%d)", batch_id, cuts, resume)
 
     async def _stream_results(
@@ -569,7 +431,7 @@ class BatchClient(AssetsMixin):
                     raise item
                 yield item
 
-        async with self._streamed_get(operation, f"analyze/batches/{batch_id}/results", batch_id) as response:
+        async with self.http.streamed_get(operation, f"analyze/batches/{batch_id}/results", batch_id) as response:
             # Lines are split here at b"\n", not by httpx's aiter_lines: that one splits like
             # str.splitlines, also at U+2028, U+2029 and U+0085, which JSON strings may hold
             # unescaped, so it would cut such a line in two. It was slower too (it decodes to str
@@ -588,9 +450,55 @@ class BatchClient(AssetsMixin):
                     for item in parsed(lines):
                         yield item
             except httpx.TransportError as exc:
-                raise _transport_error(exc, operation, batch_id) from exc
+                raise transport_error(exc, operation, batch_id) from exc
             for item in parsed([b"".join(pending)]):
                 yield item
+
+    # -- the assets endpoints (thin delegates to ``self.assets``) ----------------------------
+
+    async def create_asset(
+        self, *, url: str | None = None, file: str | os.PathLike[str] | None = None, filename: str | None = None,
+        user_metadata: Mapping[str, str | int | float | bool] | None = None, tag: str | None = None,
+        on_bytes: Callable[[int], None] | None = None, multipart_state: MultipartState | None = None,
+        on_state: Callable[[MultipartState], None] | None = None,
+    ) -> Asset:  # fmt: skip
+        """Upload a local ``file`` or register a public ``url`` as an asset: see :meth:`Assets.create_asset`."""
+        return await self.assets.create_asset(
+            url=url, file=file, filename=filename, user_metadata=user_metadata, tag=tag, on_bytes=on_bytes,
+            multipart_state=multipart_state, on_state=on_state,
+        )  # fmt: skip
+
+    async def get_asset(self, asset_id: str) -> Asset:
+        """``GET /assets/{id}``: see :meth:`Assets.get_asset`."""
+        return await self.assets.get_asset(asset_id)
+
+    async def list_assets(
+        self, *, asset_ids: Iterable[str] | None = None, asset_types: Iterable[str] | None = None,
+        filename: str | None = None,
+    ) -> builtins.list[Asset]:  # fmt: skip
+        """Every asset matching the filters: see :meth:`Assets.list_assets`."""
+        return await self.assets.list_assets(asset_ids=asset_ids, asset_types=asset_types, filename=filename)
+
+    async def delete_asset(self, asset_id: str, *, force: bool = False) -> None:
+        """``DELETE /assets/{id}``: see :meth:`Assets.delete_asset`."""
+        await self.assets.delete_asset(asset_id, force=force)
+
+    async def find_upload(self, filename: str, tag: str) -> Asset | None:
+        """The asset created with this filename and upload tag: see :meth:`Assets.find_upload`."""
+        return await self.assets.find_upload(filename, tag)
+
+    async def wait_ready(
+        self, asset_ids: Iterable[str], *, poll_interval: float = 5.0, timeout: float | None = 1800.0,
+        on_update: Callable[[Asset], None] | None = None,
+    ) -> dict[str, Asset]:  # fmt: skip
+        """Poll until every asset is ready or failed: see :meth:`Assets.wait_ready`."""
+        return await self.assets.wait_ready(
+            asset_ids, poll_interval=poll_interval, timeout=timeout, on_update=on_update
+        )
+
+    async def upload_status(self, upload_id: str) -> dict[str, Any]:
+        """A multipart upload's state: see :meth:`Assets.upload_status`."""
+        return await self.assets.upload_status(upload_id)
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -606,99 +514,9 @@ class BatchClient(AssetsMixin):
         mode: RetryMode = "idempotent",
         retry: RetryPolicy | None = None,
     ) -> httpx.Response:
-        return await self._send(
+        return await self.http.send(
             operation, method, path, batch_id=batch_id, mode=mode, retry=retry, json=json, params=params
         )
-
-    async def _send(
-        self,
-        operation: str,
-        method: str,
-        url: str,
-        *,
-        batch_id: str | None = None,
-        mode: RetryMode = "idempotent",
-        retry: RetryPolicy | None = None,
-        with_key: bool = True,
-        **kwargs: Any,
-    ) -> httpx.Response:
-        """One call with the retry policy and typed errors; ``kwargs`` go to ``httpx`` (``files``,
-        ``content`` (a callable giving a fresh body per attempt), ``headers``...). ``with_key=False``
-        sends no API key (presigned storage URLs belong to someone else)."""
-        body = kwargs.pop("content", None)
-
-        async def send() -> httpx.Response:
-            extra = dict(kwargs)
-            if body is not None:
-                extra["content"] = body() if callable(body) else body
-            if not with_key:
-                extra["auth"] = None
-            response = await self._http.request(method, url, **extra)
-            if response.status_code >= 400:
-                raise _error_from_response(response, response.content, operation=operation, batch_id=batch_id)
-            return response
-
-        return await self._with_retries(operation, send, batch_id=batch_id, mode=mode, policy=retry)
-
-    @contextlib.asynccontextmanager
-    async def _streamed_get(self, operation: str, path: str, batch_id: str) -> AsyncIterator[httpx.Response]:
-        """A streamed GET whose opening is retried like any idempotent call; closed on exit."""
-
-        async def send() -> httpx.Response:
-            request = self._http.build_request("GET", path, headers={"accept": "application/jsonl"})
-            response = await self._http.send(request, stream=True)
-            if response.status_code >= 400:
-                try:
-                    body = await response.aread()
-                finally:
-                    await response.aclose()
-                raise _error_from_response(response, body, operation=operation, batch_id=batch_id)
-            return response
-
-        response = await self._with_retries(operation, send, batch_id=batch_id, mode="idempotent")
-        try:
-            yield response
-        finally:
-            await response.aclose()
-
-    async def _with_retries(
-        self,
-        operation: str,
-        send: Callable[[], Awaitable[httpx.Response]],
-        *,
-        batch_id: str | None,
-        mode: RetryMode,
-        policy: RetryPolicy | None = None,
-    ) -> httpx.Response:
-        policy = policy or self.retry
-        waited = 0.0
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                try:
-                    return await send()
-                except httpx.TransportError as exc:
-                    raise _transport_error(exc, operation, batch_id) from exc
-            except (APIError, TransportError) as error:
-                if not _should_retry(error, mode) or attempt >= policy.max_attempts:
-                    raise
-                retry_after = error.retry_after if isinstance(error, APIError) else None
-                delay = retry_after if retry_after is not None else policy.backoff(attempt)
-                if waited + delay > policy.budget:
-                    raise
-                waited += delay
-                log.info(
-                    "%s: %s; retrying in %.1f s (attempt %d of %d)",
-                    operation, _short(error), delay, attempt + 1, policy.max_attempts,
-                )  # fmt: skip
-                await self.clock.sleep(delay)
-
-
-def _short(error: Exception) -> str:
-    if isinstance(error, APIError):
-        return f"HTTP {error.status_code}" + (f" ({error.code})" if error.code else "")
-    return type(error).__name__
 
 
 _default_client: BatchClient | None = None

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
@@ -177,6 +178,9 @@ class PollUpdate:
     updated_at: datetime | None = None
     history: tuple[float, ...] = field(default=())
     exception: BaseException | None = field(default=None, compare=False, repr=False)
+    last_known: bool = False
+    """``batch`` is the last snapshot seen before the watch failed, not the batch as it is now
+    (deleted, say): views show its counts as last known, never as current."""
 
     @property
     def finished(self) -> bool:
@@ -186,7 +190,9 @@ class PollUpdate:
 
 Listener = Callable[[PollUpdate], None]
 
-_REGISTRY: dict[tuple[str, str], BatchPoller] = {}
+#: the shared pollers by (client identity, batch id): held weakly, a poller lives as long as a
+#: watch (a widget, a job, a waiting call) or its running account poller holds it
+_REGISTRY: weakref.WeakValueDictionary[tuple[tuple[str, str], str], BatchPoller] = weakref.WeakValueDictionary()
 _REGISTRY_LOCK = threading.Lock()
 
 
@@ -222,7 +228,7 @@ class BatchPoller:
         self._users = 0
         self.estimator = ThroughputEstimator()
         self.polls = 0
-        self.update = PollUpdate(batch_id=batch_id, batch=None, state="starting")
+        self.update = PollUpdate(batch_id=self.batch_id, batch=None, state="starting")
         self.due = 0.0
         """Client-clock time at which this watch next needs a fresh status."""
         self.interval = self.schedule.min_interval
@@ -236,8 +242,12 @@ class BatchPoller:
 
     @classmethod
     def shared(cls, client: BatchClient, batch_id: str, **kwargs: object) -> BatchPoller:
-        """The running poller for ``batch_id`` on this client's API, or a new one."""
-        key = (client.base_url, validate_batch_id(batch_id))
+        """The running poller for ``batch_id`` seen through this client's key and API, or a new one.
+
+        Keyed by ``client.identity`` (base URL and key fingerprint): a watch through one key
+        never shows what only another key may read. The id is compared lowercased.
+        """
+        key = (client.identity, validate_batch_id(batch_id))
         with _REGISTRY_LOCK:
             poller = _REGISTRY.get(key)
             if poller is None or poller.stopped:
@@ -443,7 +453,11 @@ class BatchPoller:
 
     def _fail(self, error: BaseException) -> None:
         self._unsubscribe()
-        self._publish(replace(self.update, state="error", error=describe_error(error), exception=error))
+        batch = self.update.batch
+        last_known = batch is not None and not batch.is_terminal  # a snapshot of a batch that ran on
+        self._publish(
+            replace(self.update, state="error", error=describe_error(error), exception=error, last_known=last_known)
+        )
         self._finish(error)
 
     def _finish(self, error: BaseException | None = None) -> None:

@@ -99,12 +99,14 @@ def batch_text(update: PollUpdate, *, live: bool = False) -> str:
     if batch.is_terminal:
         text = f"Batch {batch.batch_id} {batch.status.value}: {outcome(batch.counts)} of {num(batch.total_items)}"
     else:
+        # a watch that failed (the batch deleted, say) keeps its last snapshot: said so, never as current
+        status = f"last known {batch.status.value}" if update.last_known else batch.status.value
         text = (
-            f"Batch {batch.batch_id} {batch.status.value}: {num(batch.done_items)} of {num(batch.total_items)} "
+            f"Batch {batch.batch_id} {status}: {num(batch.done_items)} of {num(batch.total_items)} "
             f"done ({outcome(batch.counts)}; {num(batch.processing_items)} processing, "
             f"{num(batch.queued_items)} queued)"
         )
-        if live:
+        if live and not update.last_known:
             text += live_note
     if batch.webhooks:
         text += f" [webhooks: {_webhook_outcome(batch)}]"
@@ -156,6 +158,9 @@ def batch_html(update: PollUpdate, *, live: bool = False) -> str:
     else:
         colour = COLOURS["processing"]
         headline = f"{num(batch.done_items)} of {num(batch.total_items)} done"
+        if update.last_known:
+            colour = COLOURS["queued"]
+            headline = f"last known: {headline} (when the watch ended)"
     when = ""
     if batch.ended_at is not None:
         when = f" · ended {_iso(batch.ended_at)}"
@@ -176,7 +181,7 @@ def batch_html(update: PollUpdate, *, live: bool = False) -> str:
     return (
         f'<div class="bw-static" style="{BOX}">'
         f'<div style="display:flex;gap:8px;align-items:center;margin-bottom:6px">'
-        f"{pill(batch.status.value, colour, pill_style)}"
+        f"{pill(('last known ' if update.last_known else '') + batch.status.value, colour, pill_style)}"
         f'<span style="font-family:monospace">{esc(batch.batch_id)}</span>'
         f'<span style="opacity:.75">{esc((batch.analysis_mode or "") + when)}</span></div>'
         f"{bar(counts, STATES, scale, headline)}"

@@ -29,7 +29,10 @@ CUSTOM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def validate_batch_id(batch_id: object) -> str:
-    """Return ``batch_id`` if it has the API's format (24 hex characters), else raise.
+    """Return ``batch_id``, lowercased, if it has the API's format (24 hex characters), else raise.
+
+    Every batch id enters the package through here, so one batch is one key however it was
+    spelt (the API answers ids in lowercase; a registry or a list lookup compares them as they are).
 
     Raises
     ------
@@ -41,7 +44,7 @@ def validate_batch_id(batch_id: object) -> str:
             f"batch_id {batch_id!r} is not a batch id: expected 24 hexadecimal characters, "
             "as returned by create() or shown by list_batches()."
         )
-    return batch_id
+    return batch_id.lower()
 
 
 def choices(name: str, value: str | Iterable[str] | None, allowed: Sequence[str]) -> list[str]:

@@ -69,6 +69,16 @@ class PinnedView(anywidget.AnyWidget):
     #: the peek's own state: "" (idle), "loading", or why it failed
     peek_state = traitlets.Unicode("").tag(sync=True)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)  # anywidget turns a path in _esm / _css into a FileContents
+        for key in ("_esm", "_css"):
+            value = cls.__dict__.get(key)
+            if hasattr(value, "changed"):
+                # ...whose "changed" signal each instance joins with a strong callback, never undone:
+                # every widget ever made would stay alive (its poller and client with it). The text
+                # read once instead (hot reload is a development feature we do not use)
+                setattr(cls, key, str(value))
+
     def __init__(self, **traits: Any) -> None:
         self._handles: list[Any] = []
         self._finalized = False
@@ -214,4 +224,7 @@ class PinnedView(anywidget.AnyWidget):
         # also runs from Widget.__del__ after a subclass's __init__ refused its input
         for task in list(getattr(self, "_tasks", ())):
             task.cancel()
+        layout = getattr(self, "layout", None)  # made with the widget, but not closed with it by ipywidgets
         super().close()
+        if layout is not None:
+            layout.close()  # else every widget ever closed leaves its Layout in the widget registry

@@ -89,6 +89,9 @@ class BatchWidget(PinnedView):
     watch_state = traitlets.Unicode("starting").tag(sync=True)
     #: recent rates (items per minute), oldest first, for the sparkline
     history = traitlets.List(traitlets.Float(), default_value=[]).tag(sync=True)
+    #: the counts and status shown are the last ones seen before the watch failed (the batch was
+    #: deleted, the key refused...), not the batch as it is now; the view says "last known"
+    last_known = traitlets.Bool(False).tag(sync=True)
     #: a cancel was asked for and the batch has not ended yet (the button shows "canceling…")
     cancel_requested = traitlets.Bool(False).tag(sync=True)
     #: the batch-completion notification per registered webhook endpoint: dicts of url, delivered
@@ -104,7 +107,7 @@ class BatchWidget(PinnedView):
         poller: BatchPoller | None = None,
         created_items: Sequence[CreatedItem] | None = None,
     ) -> None:
-        validate_batch_id(batch_id)  # before anything is built: a bad id leaves nothing half-made
+        batch_id = validate_batch_id(batch_id)  # before anything is built: a bad id leaves nothing half-made
         client = default_client(client)
         self._client = client
         self._poller = poller or BatchPoller.shared(client, batch_id, schedule=schedule)
@@ -227,7 +230,7 @@ class BatchWidget(PinnedView):
         (``_pushing``), which also counts the revision that the view's pulls compare.
         """
         batch = update.batch
-        shown: dict[str, Any] = {"watch_state": update.state, "error": update.error}
+        shown: dict[str, Any] = {"watch_state": update.state, "error": update.error, "last_known": update.last_known}
         if batch is not None:
             shown.update(
                 status=batch.status.value,

@@ -35,6 +35,7 @@ const DEFAULTS: Traits = {
   webhooks: [],
   peek_rows: [],
   peek_state: "",
+  last_known: false,
 };
 
 const newModel = (init: Partial<Traits> = {}) => fakeModel(DEFAULTS, init);
@@ -164,6 +165,14 @@ describe("status", () => {
     expect(q(".bw-pill").textContent).toBe("canceling…");
     model.update({ status: "canceled" });
     expect(q(".bw-pill").textContent).toBe("canceled");
+  });
+
+  it("a failed watch's counts read as last known, not as the current status", () => {
+    const { q, root } = mount({
+      ...RUNNING, status: "pending", watch_state: "error", error: "Batch not found", last_known: true,
+    });
+    expect(q(".bw-pill").textContent).toBe("last known: pending");
+    expect(root.dataset.lastKnown).toBe("true");
   });
 
   it("follows status changes in place without rebuilding the DOM", () => {

@@ -25,6 +25,7 @@ export const TRAITS = [
   "created_at", "expires_at", "ended_at",
   "rate_per_min", "eta_s", "updated_at", "interval_s",
   "watch_state", "error", "history", "cancel_requested", "webhooks", "peek_rows", "peek_state",
+  "last_known",
 ] as const;
 
 /** Bar / legend order: finished outcomes first, then work in flight. */
@@ -249,6 +250,8 @@ function render({ model, el }: RenderProps): () => void {
     const term = terminal();
     const ws = str(get("watch_state"));
     const cancelReq = !!get("cancel_requested");
+    // the watch failed (the batch deleted...): its counts are the last seen, not the batch as it is
+    const lastKnown = !!get("last_known") && !term;
     noteUpdated(str(get("updated_at")));
 
     const c = {} as Record<State, number>;
@@ -263,7 +266,10 @@ function render({ model, el }: RenderProps): () => void {
     // Pill.
     let text = st;
     let tone: Tone = "neutral";
-    if ((cancelReq && !term) || st === "canceling") {
+    if (lastKnown) {
+      text = `last known: ${st}`;
+      tone = "queued";
+    } else if ((cancelReq && !term) || st === "canceling") {
       text = "canceling…";
       tone = "canceled";
     } else if (st === "") {
@@ -289,6 +295,7 @@ function render({ model, el }: RenderProps): () => void {
     d.terminal = String(term);
     d.watchState = ws;
     d.cancelRequested = String(cancelReq);
+    d.lastKnown = String(lastKnown);
     d.total = String(total);
     d.done = String(done);
     for (const s of STATES) d[s] = String(c[s]);

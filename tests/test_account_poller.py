@@ -45,20 +45,19 @@ async def test_five_watches_cost_one_list_request_per_cycle(client: BatchClient,
     sim.reset_stats()
     pollers = [watch(client, batch_id)[0] for batch_id in ids]
     account = AccountPoller.of(client)
-    # while all five are active: every cycle is one list request and no get at all
+    # every cycle is one list request and no get at all: an ended batch is seen ended in the list
     await asyncio.wait([asyncio.ensure_future(p.wait()) for p in pollers], return_when="FIRST_COMPLETED")
-    ended = [p for p in pollers if p.finished]
     lists = requests(sim, "list")
     assert lists == account.cycles > 10
-    assert requests(sim, "get") == len(ended)  # the end of a batch is confirmed by one get
-    for p in pollers:  # every watch got every cycle's answer (an ended one: its last from the get)
+    assert requests(sim, "get") == 0
+    for p in pollers:  # every watch got every cycle's answer
         assert p.polls == lists
     finals = await asyncio.wait_for(asyncio.gather(*(p.wait() for p in pollers)), 30)
     assert [f.total_items for f in finals] == [40, 60, 80, 100, 120] and all(f.is_terminal for f in finals)
     assert not account.running and not account.watches
 
 
-async def test_a_batch_leaving_the_active_list_is_confirmed_by_exactly_one_get(
+async def test_an_ended_batch_is_seen_in_the_list_without_a_confirming_get(
     client: BatchClient, sim: Simulator
 ) -> None:
     short, long = await create(client, 10), await create(client, 300)
@@ -67,11 +66,31 @@ async def test_a_batch_leaving_the_active_list_is_confirmed_by_exactly_one_get(
     b, _ = watch(client, long)
     final = await asyncio.wait_for(a.wait(), 30)
     assert final.is_terminal and final.done_items == 10
-    assert requests(sim, "get") == 1
+    assert requests(sim, "get") == 0  # the list shows every status, the final one included
     assert seen_a[-1].state == "done" and seen_a[-1].batch == final
-    assert all(u.batch is None or not u.batch.is_terminal for u in seen_a[:-1])  # the list never said "ended"
+    assert final == await client.get(short)  # the list's final counts are the batch's own
     assert b.running and b.update.state == "watching"
     b.stop()
+
+
+async def test_the_list_stops_at_the_page_that_holds_the_watched_batches(
+    client: BatchClient, sim: Simulator
+) -> None:
+    """An account with many ended batches: the newest page holds the watched ones, one request a cycle."""
+    for _ in range(12):  # 60 ended batches, older than the watched ones
+        for _ in range(5):
+            await create(client, 1)
+        sim.clock.advance(HOUR)
+    ids = [await create(client, 200), await create(client, 300)]
+    sim.reset_stats()
+    pollers = [watch(client, batch_id)[0] for batch_id in ids]
+    finals = await asyncio.wait_for(asyncio.gather(*(p.wait() for p in pollers)), 30)
+    assert all(f.is_terminal for f in finals)
+    # one request a cycle: page 1 of the list while both run (never page 2, the ended ones), then
+    # one get a cycle for the watch left alone
+    assert requests(sim, "list") + requests(sim, "get") == AccountPoller.of(client).cycles
+    assert requests(sim, "list") > 10
+    assert sim.stats["responses"].get("404", 0) == 0
 
 
 async def test_deleted_mid_watch_ends_that_watch_only(real_client: BatchClient, sim: Simulator) -> None:
@@ -107,7 +126,7 @@ async def test_a_5xx_on_the_list_shows_retrying_on_every_watch(client: BatchClie
     sim.add_fault(Fault(kind="status", endpoint="list", status=503, times=3, after=2))
     watched = [watch(client, batch_id) for batch_id in ids]
     await asyncio.wait_for(watched[0][0].wait(), 30)
-    assert requests(sim, "get") == 1  # no fallback on a transient error: only the confirmation of the end
+    assert requests(sim, "get") == 0  # no fallback on a transient error
     finals = await asyncio.wait_for(asyncio.gather(*(p.wait() for p, _ in watched)), 30)
     assert all(f.is_terminal for f in finals)
     for _, seen in watched:

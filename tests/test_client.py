@@ -69,7 +69,7 @@ def test_key_and_base_url_from_environment(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_repr_and_str_hide_the_key() -> None:
     client = BatchClient(SECRET_KEY, base_url="http://localhost:1/v1.3")
-    for text in (repr(client), str(client), repr(client._http.auth), repr(vars(client).get("retry"))):
+    for text in (repr(client), str(client), repr(client.http), repr(vars(client.http)), repr(client.retry)):
         assert SECRET_KEY not in text
     assert "***" in repr(client)
 

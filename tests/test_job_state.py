@@ -182,6 +182,7 @@ async def test_cancel_and_close_stop_the_upload_stage(
         assert snap.counts["canceled"] >= 5  # rows whose upload never started are canceled, not waiting
     else:
         job.close()
+    await asyncio.sleep(0.2)  # the creates in flight (2 at a time) are let finish, and recorded
     made = asset_creates(usim)
     await asyncio.sleep(0.5)
     assert asset_creates(usim) == made, "assets were still created after the job stopped"

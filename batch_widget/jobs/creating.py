@@ -33,6 +33,7 @@ from ..errors import (
     describe_error,
 )
 from ..models import Batch, ResultLine, format_time, parse_time
+from ..retry import may_have_created
 from .manifest import Chunk, Row, Settings, Uncertain
 
 __all__ = ["INTENT_SLACK_S", "CreateContext", "Matches", "Sent", "UncertainCreateError", "find_matches",
@@ -85,35 +86,28 @@ async def send_create(ctx: CreateContext, chunk: Chunk) -> Sent:
             defaults=ctx.settings.defaults or None, requests=requests,
             retry=NO_RETRY,  # a 429 at the cap is ours to wait out, visibly
         )  # fmt: skip
-    except RateLimitError as exc:  # 429: no batch was made
-        chunk.replanned()
-        ctx.commit(chunk)
-        wait = max(exc.retry_after or 0.0, ctx.slot_poll)
-        ctx.say(f"waiting for a free slot (the API answered 429; next try in {wait:.0f} s)")
-        await ctx.pause(wait)
-        return "again"
-    except ServerError as exc:
-        if exc.status_code == 503:  # documented: no batch was made
-            chunk.replanned()
-            ctx.commit(chunk)
-            ctx.say(f"the API is busy ({describe_error(exc)}); retrying chunk {chunk.chunk}")
-            await ctx.pause(ctx.slot_poll)
-            return "again"
-        chunk.unanswered(f"create answered {describe_error(exc)}")
-        ctx.commit(chunk)
-        return "unknown"
     except (AuthenticationError, PermissionDeniedError):
         chunk.replanned()
         ctx.commit(chunk)
         raise
-    except (APIError, InvalidInputError) as exc:  # a 4xx refusal: nothing was created
-        chunk.refused(describe_error(exc) if isinstance(exc, APIError) else str(exc))
+    except (APIError, TransportError, InvalidInputError) as exc:
+        said = describe_error(exc) if isinstance(exc, (APIError, TransportError)) else str(exc)
+        if may_have_created(exc):  # no sure answer: find out what it made before anything else
+            chunk.unanswered(f"create got no sure answer ({said})")
+            ctx.commit(chunk)
+            return "unknown"
+        if isinstance(exc, (RateLimitError, ServerError, TransportError)):  # nothing made: try again later
+            chunk.replanned()
+            ctx.commit(chunk)
+            wait = max(getattr(exc, "retry_after", None) or 0.0, ctx.slot_poll)
+            busy = "waiting for a free slot (the API answered 429" if isinstance(exc, RateLimitError) else (
+                f"the API could not take chunk {chunk.chunk} ({said}")  # fmt: skip
+            ctx.say(f"{busy}; next try in {wait:.0f} s)")
+            await ctx.pause(wait)
+            return "again"
+        chunk.refused(said)  # a 4xx refusal: nothing was created
         ctx.commit(chunk)
         return "refused"
-    except TransportError as exc:  # the request may or may not have reached the API
-        chunk.unanswered(f"create got no answer ({describe_error(exc)})")
-        ctx.commit(chunk)
-        return "unknown"
     chunk.created(created.batch_id, format_time(created.created_at))
     ctx.commit(chunk)  # the batch id, right after the answer
     return "created"
