@@ -266,7 +266,7 @@ class Job:
                     return await job.wait()
                 finally:
                     job._stop_tasks()
-                    job._flush()
+                    job.record.flush()
 
         snap = run_in_thread(
             run,

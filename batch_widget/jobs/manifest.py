@@ -364,7 +364,7 @@ class _Reader:
         if not isinstance(cid, str) or not CUSTOM_ID.fullmatch(cid):
             raise self.bad(where, "the custom_id is not 1-64 of letters, digits, '_', '-'")
         request = self.get(raw, "request", where, dict)
-        content = self.get(raw, "content_s", where, (int, float), default=None, nullable=True)
+        content: float | None = self.get(raw, "content_s", where, (int, float), default=None, nullable=True)
         return Row(
             custom_id=cid, index=raw.get("index"), request=request,
             asset_id=self.get(raw, "asset_id", where, str, default=None, nullable=True),
