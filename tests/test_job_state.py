@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import pytest
 
 import batch_widget as bw
 import batch_widget.jobs as jobs_mod
+from batch_widget.jobs import Manifest
 from batch_widget.simulator import ManualClock, Simulator
 
 from .conftest import SECRET_KEY, VirtualTime, kernels, upload_sim, virtual_client
@@ -99,8 +101,6 @@ def test_two_processes_on_one_manifest_never_make_an_untracked_batch(tmp_path: P
         for _ in range(300):  # the first process holds the manifest before the second starts
             if manifest.exists():
                 break
-            import time
-
             time.sleep(0.01)
         second = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         outs = [p.communicate(timeout=120) for p in (first, second)]
@@ -540,3 +540,28 @@ def test_a_script_waits_for_a_job_with_no_event_loop_and_lets_the_manifest_go(tm
         other = ManifestLock(path)
         other.acquire()  # nothing of the job runs any more: the manifest is free
         other.release()
+
+
+def test_two_batch_widget_submits_of_one_table_make_exactly_the_batches_it_needs(tmp_path: Path) -> None:
+    with Simulator(api_key=SECRET_KEY, seed=3, speed=200.0, fail_rate=0.0, item_seconds=(1.0, 2.0)) as sim:
+        sim.add_fault("create:slow=0.8:times=forever")  # the first is inside its creates when the second starts
+        table = tmp_path / "videos.csv"
+        pd.DataFrame({"asset_id": [f"{i:024x}" for i in range(1, 5)], "k": list("abcd")}).to_csv(table, index=False)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TWELVELABS_")}
+        env.update(PYTHONPATH=str(ROOT), TWELVELABS_API_KEY=SECRET_KEY, TWELVELABS_BASE_URL=sim.base_url)
+        cmd = [sys.executable, "-m", "batch_widget", "submit", str(table), "--video", "asset_id", "--prompt", "x",
+               "--key", "k", "--chunk-size", "2"]  # fmt: skip
+        first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        manifest = tmp_path / "videos.manifest.json"
+        for _ in range(500):  # the second starts once the first holds the manifest
+            if manifest.exists() and sim.stats["requests"].get("create", 0):
+                break
+            time.sleep(0.01)
+        second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+        out, err = first.communicate(timeout=60)
+        assert first.returncode == 0, err
+        said = second.stdout + second.stderr
+        assert second.returncode == 2 and f"pid {first.pid} " in said and "since" in said, said
+        assert "Traceback" not in said and SECRET_KEY not in said + out + err
+        recorded = {c.batch_id for c in Manifest.load(manifest).chunks}
+        assert set(sim.engine.batch_ids()) == recorded and len(recorded) == 2  # every batch in the manifest

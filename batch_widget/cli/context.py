@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..client import API_KEY_ENV, BASE_URL_ENV, BatchClient
-from ..errors import APIError, BatchWidgetError, ConfigurationError, InvalidInputError, describe_error
+from ..errors import APIError, BatchWidgetError, ConfigurationError, InvalidInputError, ManifestError, describe_error
 from ..models import Batch
 from ..poller import Schedule
 
@@ -48,8 +48,8 @@ class UsageError(BatchWidgetError):
 
 def exit_code_for(error: BaseException) -> int:
     """The exit code of an error that ended a command."""
-    if isinstance(error, (UsageError, InvalidInputError, ConfigurationError)):
-        return EXIT_USAGE
+    if isinstance(error, (UsageError, InvalidInputError, ConfigurationError, ManifestError)):
+        return EXIT_USAGE  # nothing was sent (a job's manifest: in use, bound elsewhere or broken)
     return EXIT_API
 
 

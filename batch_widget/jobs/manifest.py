@@ -49,7 +49,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast, get_args
 
-from ..errors import BatchWidgetError, InvalidInputError
+from ..errors import InvalidInputError, ManifestError
 from ..models import format_time
 from ..validation import CUSTOM_ID, MAX_REQUESTS
 
@@ -90,10 +90,6 @@ ChunkState = Literal["planned", "creating", "created", "uncertain", "create_fail
 #: by ``job.cancel()`` (resumable the same way)
 UploadState = Literal["pending", "creating", "processing", "ready", "failed", "error", "canceled"]
 Uncertain = Literal["ask", "resubmit", "skip", "raise"]
-
-
-class ManifestError(BatchWidgetError):
-    """The manifest cannot be used as it is: unreadable, of another version, malformed or bound elsewhere."""
 
 
 def _now() -> str:
