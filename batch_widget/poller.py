@@ -56,7 +56,7 @@ class Schedule:
 
     The trade-off, measured by ``benchmarks/bench_polling.py`` against a fixed 5 s poll (the
     official SDK's waiter): over a 1-hour batch a fifth of its requests, over an 8-hour one a
-    tenth, for a terminal status seen as fast (median ~3 s, p95 < 5 s) and every change of counts
+    tenth, for a terminal status seen about as fast (median ~3 s, p95 < 10 s) and every change of counts
     after the first minute seen within 8 % of the batch's age. The cost of a long batch is
     bounded by ``max_interval`` (one request a minute) plus the tail (one every
     ``tail_interval`` seconds while the last items process); a 3-minute batch costs about as
