@@ -565,3 +565,21 @@ def test_two_batch_widget_submits_of_one_table_make_exactly_the_batches_it_needs
         assert "Traceback" not in said and SECRET_KEY not in said + out + err
         recorded = {c.batch_id for c in Manifest.load(manifest).chunks}
         assert set(sim.engine.batch_ids()) == recorded and len(recorded) == 2  # every batch in the manifest
+
+
+async def test_a_job_batch_deleted_before_its_final_poll_shows_its_counts_as_last_known(
+    usim: Simulator, uclient: bw.BatchClient, tmp_path: Path
+) -> None:
+    df = pd.DataFrame({"asset_id": [f"{i:024x}" for i in range(1, 3)]})
+    job = bw.submit(df, prompt="x", client=uclient, manifest=tmp_path / "job.json",
+                    schedule=bw.Schedule(min_interval=600, max_interval=600))  # fmt: skip
+    await until(lambda: bool(job.batch_ids) and job.snapshot().batches[0]["status"] == "pending", "a pending batch")
+    (batch_id,) = job.batch_ids
+    usim.engine.cancel(SECRET_KEY, batch_id)  # ended and deleted behind the job's back
+    usim.clock.advance(3 * 3600)
+    usim.engine.delete(SECRET_KEY, batch_id)
+    job.refresh()
+    snap = await asyncio.wait_for(job.wait(), 30)
+    (row,) = snap.batches
+    assert row["status"] == "last known: pending" and "not found" in row["error"].lower()
+    assert snap.state == "attention" and snap.counts["queued"] == 0  # not shown as current
