@@ -23,6 +23,7 @@ import pytest
 import batch_widget as bw
 import batch_widget.jobs as jobs_mod
 from batch_widget.jobs import Manifest
+from batch_widget.poller import BatchPoller
 from batch_widget.simulator import ManualClock, Simulator
 
 from .conftest import SECRET_KEY, VirtualTime, kernels, upload_sim, virtual_client
@@ -567,19 +568,20 @@ def test_two_batch_widget_submits_of_one_table_make_exactly_the_batches_it_needs
         assert set(sim.engine.batch_ids()) == recorded and len(recorded) == 2  # every batch in the manifest
 
 
-async def test_a_job_batch_deleted_before_its_final_poll_shows_its_counts_as_last_known(
-    usim: Simulator, uclient: bw.BatchClient, tmp_path: Path
-) -> None:
-    df = pd.DataFrame({"asset_id": [f"{i:024x}" for i in range(1, 3)]})
-    job = bw.submit(df, prompt="x", client=uclient, manifest=tmp_path / "job.json",
-                    schedule=bw.Schedule(min_interval=600, max_interval=600))  # fmt: skip
-    await until(lambda: bool(job.batch_ids) and job.snapshot().batches[0]["status"] == "pending", "a pending batch")
-    (batch_id,) = job.batch_ids
-    usim.engine.cancel(SECRET_KEY, batch_id)  # ended and deleted behind the job's back
-    usim.clock.advance(3 * 3600)
-    usim.engine.delete(SECRET_KEY, batch_id)
-    job.refresh()
-    snap = await asyncio.wait_for(job.wait(), 30)
+async def test_a_job_batch_deleted_before_its_final_poll_shows_its_counts_as_last_known(tmp_path: Path) -> None:
+    with upload_sim(startup_seconds=(1e6, 1e6)) as sim:  # a batch that stays pending here
+        async with virtual_client(sim) as client:
+            df = pd.DataFrame({"asset_id": [f"{i:024x}" for i in range(1, 3)]})
+            job = bw.submit(df, prompt="x", client=client, manifest=tmp_path / "job.json",
+                            schedule=bw.Schedule(min_interval=600, max_interval=600))  # fmt: skip
+            await until(lambda: bool(job.batch_ids), "a batch")
+            (batch_id,) = job.batch_ids
+            await until(lambda: BatchPoller.shared(client, batch_id).update.batch is not None, "a first snapshot")
+            sim.engine.cancel(SECRET_KEY, batch_id)  # ended and deleted behind the job's back
+            sim.clock.advance(3 * 3600)
+            sim.engine.delete(SECRET_KEY, batch_id)
+            job.refresh()
+            snap = await asyncio.wait_for(job.wait(), 30)
     (row,) = snap.batches
     assert row["status"] == "last known: pending" and "not found" in row["error"].lower()
     assert snap.state == "attention" and snap.counts["queued"] == 0  # not shown as current

@@ -166,6 +166,8 @@ def project(
                     n = int(chunk.outcome.get(k, 0))
                     row[k] = n
                     counts[k] += n
+            elif batch is None and update is not None and update.state == "error":
+                row["status"] = "unknown"  # its watch failed before it saw the batch once
             elif batch is None:
                 row["status"] = "pending"
                 row["queued"] = total
