@@ -13,7 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +40,6 @@ def usim() -> Iterator[Simulator]:
         yield s
 
 
-@pytest.fixture
-async def uclient(usim: Simulator) -> AsyncIterator[bw.BatchClient]:
-    async with virtual_client(usim, timeout=10.0) as c:
-        c.direct_upload_limit = 2000
-        yield c
-
-
 def urls(n: int, prefix: str = "ep") -> pd.DataFrame:
     return pd.DataFrame({"video": [f"https://cdn.example.com/{prefix}-{i}.mp4" for i in range(n)],
                          "name": [f"{prefix}{i}" for i in range(n)]})  # fmt: skip
@@ -67,6 +60,13 @@ async def until(check: Any, what: str, tries: int = 500) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"never saw: {what}")
+
+
+async def finished_job(df: pd.DataFrame, client: bw.BatchClient, path: Path) -> None:
+    """A job of ``df``'s asset ids run to its end and closed, its record left at ``path``."""
+    job = bw.submit(df, prompt="x", client=client, manifest=path)
+    await asyncio.wait_for(job.wait(), 60)
+    job.close()
 
 
 # -- 1. two processes on one manifest ------------------------------------------------------------
@@ -270,9 +270,7 @@ async def test_a_manifest_of_another_endpoint_or_key_is_refused(
 ) -> None:
     path = tmp_path / "job.json"
     df = pd.DataFrame({"asset_id": [f"{i:024x}" for i in range(1, 4)]})
-    job = bw.submit(df, prompt="x", client=uclient, manifest=path)
-    await asyncio.wait_for(job.wait(), 60)
-    job.close()
+    await finished_job(df, uclient, path)
     with Simulator(api_key=SECRET_KEY, clock=ManualClock(), fail_rate=0.0) as other:
         async with virtual_client(other) as elsewhere:
             for start in (lambda: bw.submit(df, prompt="x", client=elsewhere, manifest=path),
@@ -361,9 +359,7 @@ async def test_a_badly_structured_manifest_is_one_clear_error(
 ) -> None:
     path = tmp_path / "job.json"
     df = pd.DataFrame({"asset_id": [f"{i:024x}" for i in range(1, 4)]})
-    job = bw.submit(df, prompt="x", client=uclient, manifest=path)
-    await asyncio.wait_for(job.wait(), 60)
-    job.close()
+    await finished_job(df, uclient, path)
     jobs_mod.live_jobs.clear()
     data = json.loads(path.read_text())
     mutate(data)

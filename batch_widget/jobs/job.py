@@ -108,13 +108,7 @@ class Job:
         create: bool = True,
         start_over: bool = False,
     ) -> Job:
-        """The job recorded at ``path`` (a new one if there is none and ``create``), its manifest's lock held.
-
-        ``limits`` change the recorded ones (``None`` values keep them). Raises
-        :class:`~batch_widget.jobs.lock.JobLockedError` when another process runs it, and
-        :class:`~batch_widget.jobs.manifest.ManifestError` when the record is unreadable or was
-        written for another endpoint or key (``start_over=True`` keeps it aside and begins anew).
-        """
+        """The job recorded at ``path``, its manifest's lock held (see :meth:`JobRecord.open`)."""
         record = JobRecord.open(client, path, limits=limits, create=create, start_over=start_over)
         return cls(client, record, schedule=schedule)
 
