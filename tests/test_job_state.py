@@ -581,3 +581,23 @@ async def test_a_job_batch_deleted_before_its_final_poll_shows_its_counts_as_las
     (row,) = snap.batches
     assert row["status"] == "last known: pending" and "not found" in row["error"].lower()
     assert snap.state == "attention" and snap.counts["queued"] == 0  # not shown as current
+
+
+async def test_a_resubmit_right_after_resume_keeps_its_new_batches(tmp_path: Path) -> None:
+    """Regression (found on the command line's `job --retry`): the scheduler of a resumed job let the
+    manifest go while resubmit() read the outcomes, and taking it again re-read the file without the new chunks."""
+    with upload_sim(outcomes={"b": "failed:asset_unavailable"}, item_seconds=(5.0, 20.0)) as sim:
+        async with virtual_client(sim) as client:
+            path = tmp_path / "job.json"
+            df = pd.DataFrame({"asset_id": [f"{i:024x}" for i in range(1, 4)], "k": list("abc")})
+            job = bw.submit(df, prompt="x", key="k", client=client, manifest=path)
+            assert (await asyncio.wait_for(job.wait(), 60)).counts["failed"] == 1
+            job.close()
+            jobs_mod.live_jobs.clear()
+            sim.engine.config.outcomes = None
+            resumed = bw.resume_job(path, client)
+            new = await resumed.resubmit()
+            snap = await asyncio.wait_for(resumed.wait(), 60)
+            assert [len(c.custom_ids) for c in new] == [1] and snap.counts["ready"] == 3
+            assert [c.state for c in Manifest.load(path).chunks] == ["created", "created"]
+            assert len(sim.engine.batch_ids()) == 2

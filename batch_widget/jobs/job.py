@@ -392,6 +392,7 @@ class Job:
         ordered, parents, newest = rows_to_retry(self.chunks, outcomes, set(statuses), max_attempts)
         if not ordered:
             return []
+        self.record.hold()  # again: the scheduler may have let the manifest go while the outcomes were read
         new_chunks = self.record.plan(ordered, attempt=None, resubmit_of=sorted(parents))
         for chunk in new_chunks:  # replaced counts per new chunk, for the overall bar
             counts: dict[str, int] = {}
