@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from batch_widget.simulator import ManualClock, Simulator
 
@@ -125,7 +124,7 @@ def test_sigterm_while_a_results_file_is_written_leaves_no_part_file(tmp_path: P
                     child.send_signal(signal.SIGTERM)
                     break
                 time.sleep(0.001)
-            out, err = child.communicate(timeout=60)
+            _, err = child.communicate(timeout=60)
             if child.returncode in (0, 1):
                 continue  # the write was done before the signal: try again
             landed += 1
@@ -168,7 +167,8 @@ def test_a_results_target_that_cannot_be_written_is_one_line_and_exit_2(sim: Sim
 
 
 def test_submit_wait_whose_output_cannot_be_written_is_one_line_and_exit_2(
-    fast: Simulator, tmp_path: Path  # noqa: F811
+    fast: Simulator,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     table = tmp_path / "videos.csv"
     pd.DataFrame({"video": [f"{i + 1:024x}" for i in range(5)]}).to_csv(table, index=False)
@@ -182,7 +182,7 @@ def test_submit_wait_whose_output_cannot_be_written_is_one_line_and_exit_2(
     while fast.stats["requests"].get("create", 0) == 0 and time.monotonic() < deadline:
         time.sleep(0.02)
     target.mkdir()  # the target became a folder while the job ran: the write fails at the end
-    out, err = child.communicate(timeout=90)
+    _, err = child.communicate(timeout=90)
     text = err.decode()
     assert child.returncode == 2, text
     assert text.count("\n") == 1 and str(target) in text and "Traceback" not in text
