@@ -48,9 +48,7 @@ def view_of(obj: Any) -> Any:
             _MODULES.pop(0)
             factory = _factory(type(obj))
         if factory is None:
-            raise LookupError(
-                f"no view is registered for {type(obj).__name__}; is its widget module importable?"
-            )
+            raise LookupError(f"no view is registered for {type(obj).__name__}; is its widget module importable?")
         view = _VIEWS[obj] = factory(obj)
     return view
 

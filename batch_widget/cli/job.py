@@ -8,8 +8,9 @@ chunks not sent yet are sent, unfinished uploads resume), the job's snapshots
   exit 0 when every row is ready, 1 when not, as ``watch``;
 - ``job M -o FILE``: the same, then the joined table written to FILE;
 - ``job M --results -o FILE``: no following: the joined table as it stands now;
-- ``job M --retry``: the rows whose newest outcome is failed or canceled go again as new
-  batches (at most 3 attempts per row), then the job is followed as above.
+- ``job M --retry``: once the job has settled (followed live while it runs), the rows whose
+  newest outcome is failed or canceled go again as new batches (at most 3 attempts per row),
+  then the job is followed as above.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ async def cmd_job(ctx: Context, out: Output) -> int:
         job = resume_job(path, client, schedule=ctx.schedule())
         try:
             if args.retry:
+                # the job first settles (its batches end): a resubmit while its scheduler is
+                # finishing could lose the new chunks when the scheduler lets the manifest go
+                await follow(job, ctx, out)
                 chunks = await job.resubmit()
                 rows = sum(len(getattr(c, "custom_ids", ())) for c in chunks)
                 out.say(

@@ -106,8 +106,9 @@ def add_submit_options(parser: argparse.ArgumentParser) -> None:
         if o.flag_only:
             parser.add_argument(o.flag, dest=o.keyword, action="store_true", help=o.help)
         else:
-            parser.add_argument(o.flag, dest=o.keyword, metavar=o.metavar, type=o.type, choices=o.choices,
-                                default=None, help=o.help)  # fmt: skip
+            typed: dict[str, Any] = {"type": o.type} if o.type is not None else {}
+            parser.add_argument(o.flag, dest=o.keyword, metavar=o.metavar, choices=o.choices, default=None,
+                                help=o.help, **typed)  # fmt: skip
 
 
 def submit_keywords(args: argparse.Namespace) -> dict[str, Any]:

@@ -128,7 +128,7 @@ def _count(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-def _common() -> argparse.ArgumentParser:
+def _common() -> _Parser:
     # SUPPRESS: given before the subcommand, a value is not reset by the subcommand's default
     common = _Parser(add_help=False, argument_default=argparse.SUPPRESS, allow_abbrev=False)
     common.add_argument(
