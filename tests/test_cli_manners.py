@@ -265,3 +265,23 @@ def test_help_and_status_start_without_the_widget_stack_or_pandas(sim: Simulator
         names = _imported(args, env)
         heavy = sorted(n for n in names if n.split(".")[0] in HEAVY)
         assert not heavy, f"{args}: {heavy[:10]}"
+
+
+def test_the_notebook_import_is_lazy_and_a_job_still_finds_its_widget(sim: Simulator, tmp_path: Path) -> None:
+    script = f"""
+import sys
+import batch_widget as bw
+assert not any(m in sys.modules for m in {HEAVY!r}), "import batch_widget loaded a heavy module"
+import pandas as pd
+client = bw.BatchClient({SECRET_KEY!r}, base_url={sim.base_url!r})
+job = bw.submit(pd.DataFrame({{"asset_id": ["0" * 23 + "1"]}}), prompt="x", manifest={str(tmp_path / "m.json")!r},
+                client=client)
+assert "batch_widget.job_widget" not in sys.modules
+assert isinstance(job.widget, bw.JobWidget)  # the view module was imported on the first display
+assert bw.watch.__module__ == "batch_widget.widget" and "submit" in dir(bw)
+job.close()
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], env=child_env(sim), capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from .context import EXIT_USAGE, Context
+from .context import EXIT_PIPE, EXIT_USAGE, Context
 from .output import Mode, Output, colour_wanted
 from .parser import build_parser, load_command
 from .render import EVENTS, SCHEMA_VERSION
@@ -68,6 +68,9 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         args = build_parser().parse_args(args_list)
     except SystemExit as stop:  # argparse: 2 after a usage error (already printed), 0 after --help
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    except BrokenPipeError:  # `--help | head -1`: the reader is gone, the rest goes nowhere
+        Output("plain", out_stream, err_stream).close_quietly()
+        return EXIT_PIPE
     ctx = Context(args, args_list)
     out = Output(_mode(ctx.json, out_stream), out_stream, err_stream, quiet=ctx.quiet,
                  colour=colour_wanted(ctx.environ))  # fmt: skip

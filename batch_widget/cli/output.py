@@ -204,6 +204,10 @@ class Output:
         except BrokenPipeError:
             self._close()
 
+    def close_quietly(self) -> None:
+        """The reader went away (seen elsewhere): drop all later output, and what is left in the buffers."""
+        self._close()
+
     def _close(self) -> None:
         """The reader went away: drop all later output, and let the runner stop the command."""
         self.closed = True

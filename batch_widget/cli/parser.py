@@ -83,7 +83,7 @@ class _Parser(argparse.ArgumentParser):
 EXIT_CODES = """exit codes:
   0    every item ready (or: the command did what it was asked)
   1    the batch(es) or job ended with failed, canceled or expired items
-  2    bad usage or input (nothing was sent)
+  2    bad usage or input (nothing was sent), or a results file that cannot be written
   3    an API or network error that did not recover (not found, key refused, unreachable)
   130  interrupted (Ctrl-C): the batches keep running; the hint says how to re-attach
   141  the output's reader went away (e.g. `| head -1`); the batches keep running
