@@ -93,7 +93,7 @@ class Output:
         #: called once when a reader goes away (the runner stops the command)
         self.on_close: Callable[[], None] | None = None
         self.closed = False
-        self._last: dict[str, Mapping[str, Any]] = {}  # plain / json: the last row printed, by key
+        self._last: dict[str, object] = {}  # plain / json: the last row printed (text / event), by key
         self._rows: list[Row] = []
         self._footer = ""
         self._drawn: list[str] = []  # tty: the lines on screen now
@@ -111,9 +111,10 @@ class Output:
             self._draw()
             return
         for row in rows:
-            if self._last.get(row.key) == row.payload:
+            seen = row.payload if self.mode == "json" else row.text  # a line only when what it shows changed
+            if self._last.get(row.key) == seen:
                 continue
-            self._last[row.key] = row.payload
+            self._last[row.key] = seen
             if self.mode == "json":
                 self._json(row.payload)
             else:
