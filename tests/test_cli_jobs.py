@@ -90,11 +90,18 @@ def test_submit_passes_the_analysis_options_to_the_batches(usim: Simulator, tmp_
     assert all("title" in json.loads(text) for text in out["result"])  # the schema shaped every answer
 
 
-def test_submit_option_help_matches_the_library_limits() -> None:
-    from batch_widget.jobs import Limits
+def test_every_submit_option_is_a_keyword_of_the_library_with_its_default() -> None:
+    import inspect
 
+    from batch_widget.jobs import Limits, submit
+
+    params = inspect.signature(submit).parameters
+    assert all(o.keyword in params for o in SUBMIT_OPTIONS)
+    assert not {"data", "manifest", "client", "schedule"} & {o.keyword for o in SUBMIT_OPTIONS}
     limits = Limits()
     shown = {o.keyword: o.help for o in SUBMIT_OPTIONS}
+    assert f"default {params['model_name'].default}" in shown["model_name"]
+    assert f"the column {params['asset'].default}" in shown["video"]
     assert f"{limits.chunk_size:,}" in shown["chunk_size"]
     assert f"{limits.max_content_hours:,.0f}" in shown["max_content_hours"]
     assert f"else {limits.max_active}" in shown["max_active"]
@@ -139,14 +146,15 @@ def test_job_follows_writes_results_and_retries_failed_rows(usim: Simulator, tmp
 
     usim.engine.config.outcomes = {}
     creates = usim.stats["requests"]["create"]
-    retried = cli(usim, "job", manifest, "--retry", "--min-interval", "0.1", "-o", str(tmp_path / "after.parquet"),
-                  timeout=120)  # fmt: skip
+    retried = cli(usim, "job", manifest, "--retry", "--max-active", "1", "--min-interval", "0.1",
+                  "-o", str(tmp_path / "after.parquet"), timeout=120)  # fmt: skip
     assert retried.returncode == 0, retried.stderr
     assert "resubmitted 1 failed or canceled rows in 1 new chunk(s)" in retried.stdout
     assert usim.stats["requests"]["create"] == creates + 1
     after = pd.read_parquet(tmp_path / "after.parquet")
     assert set(after["status"]) == {"ready"} and list(after["custom_id"]) == names
     assert after.set_index("custom_id").loc["v2", "status_history"] == "failed → ready"
+    assert '"max_active":1' in Path(manifest).read_text()  # the limit given to `job` is the job's now
 
 
 def test_job_usage_errors(usim: Simulator, tmp_path: Path) -> None:

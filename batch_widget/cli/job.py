@@ -21,6 +21,7 @@ from ..jobs import resume_job
 from .context import Context, UsageError
 from .files import check_output, write_frame
 from .following import follow, job_code, outcome_event, tell_refused
+from .options import LIMITS, keywords
 from .output import Output
 from .render import written_payload
 
@@ -40,7 +41,7 @@ async def cmd_job(ctx: Context, out: Output) -> int:
     ctx.resume_hint = f"follow the job again with: {ctx.command_line()}"
     async with ctx.client() as client:
         out.clock = client.clock
-        job = resume_job(path, client, schedule=ctx.schedule())
+        job = resume_job(path, client, schedule=ctx.schedule(), **keywords(args, only=LIMITS))
         try:
             if args.retry:
                 # the job first settles (its batches end): a resubmit while its scheduler is

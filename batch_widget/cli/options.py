@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SUBMIT_OPTIONS", "Option", "add_submit_options", "submit_keywords"]
+__all__ = ["LIMITS", "SUBMIT_OPTIONS", "Option", "add_submit_options", "keywords", "submit_keywords"]
 
 
 def _json_file(text: str) -> dict[str, Any]:
@@ -100,9 +100,15 @@ SUBMIT_OPTIONS: tuple[Option, ...] = (
 )  # fmt: skip
 
 
-def add_submit_options(parser: argparse.ArgumentParser) -> None:
-    """Add every option of ``SUBMIT_OPTIONS`` (left out: ``None``, the library's default)."""
+#: the job's limits: also options of ``job`` (``resume_job`` takes them too)
+LIMITS = ("chunk_size", "max_content_hours", "max_active", "upload_concurrency", "on_uncertain")
+
+
+def add_submit_options(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
+    """Add the options of ``SUBMIT_OPTIONS`` (``only`` these keywords; left out: ``None``, the library's default)."""
     for o in SUBMIT_OPTIONS:
+        if only is not None and o.keyword not in only:
+            continue
         if o.flag_only:
             parser.add_argument(o.flag, dest=o.keyword, action="store_true", help=o.help)
         else:
@@ -111,7 +117,12 @@ def add_submit_options(parser: argparse.ArgumentParser) -> None:
                                 help=o.help, **typed)  # fmt: skip
 
 
-def submit_keywords(args: argparse.Namespace) -> dict[str, Any]:
+def keywords(args: argparse.Namespace, only: tuple[str, ...] | None = None) -> dict[str, Any]:
     """The given options as the library's keywords (those left out are not passed at all)."""
-    given = {o.keyword: getattr(args, o.keyword, None) for o in SUBMIT_OPTIONS}
+    given = {o.keyword: getattr(args, o.keyword, None) for o in SUBMIT_OPTIONS if only is None or o.keyword in only}
     return {k: v for k, v in given.items() if v is not None and v is not False}
+
+
+def submit_keywords(args: argparse.Namespace) -> dict[str, Any]:
+    """Every ``submit`` option given, as the keywords of ``bw.submit``."""
+    return keywords(args)

@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 from .._version import VERSION
 from ..validation import ANALYSIS_MODES, BATCH_STATUSES
 from .context import PROG
-from .options import add_submit_options
+from .options import LIMITS, add_submit_options
 from .running import Command
 
 __all__ = ["COMMANDS", "build_parser", "load_command", "redact"]
@@ -222,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not follow: write the joined table as it stands now (with -o)")  # fmt: skip
     p.add_argument("--retry", action="store_true",
                    help="resubmit the rows whose newest outcome is failed or canceled, then follow")  # fmt: skip
+    add_submit_options(p, only=LIMITS)  # the job's limits, changed in its manifest as resume_job does
     _results_options(p, required=False)
     return top
 
