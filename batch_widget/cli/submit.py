@@ -39,7 +39,10 @@ async def cmd_submit(ctx: Context, out: Output) -> int:
         raise UsageError(f"-o {args.output!r} needs --wait: the results exist once every batch has ended.")
     data = read_table(args.table)
     manifest = Path(args.manifest) if args.manifest else default_manifest(args.table)
-    ctx.resume_hint = f"re-run the same command to resume the job (nothing is sent twice): {ctx.command_line()}"
+    ctx.resume_hint = (
+        f"re-run the same command to resume the job (nothing is sent twice): {ctx.command_line()}; "
+        f"or follow it with: {shlex.join([PROG, 'job', str(manifest)])}"
+    )
     async with ctx.client() as client:
         out.clock = client.clock
         job = submit(data, manifest=manifest, client=client, schedule=ctx.schedule(), **submit_keywords(args))
