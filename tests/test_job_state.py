@@ -54,6 +54,19 @@ def asset_creates(sim: Simulator) -> int:
     return int(sim.stats["requests"].get("asset_create", 0))
 
 
+def free(manifest: Path) -> bool:
+    """Whether no job holds the manifest (a job lets it go once every task it started has ended)."""
+    from batch_widget.jobs.lock import ManifestLock
+
+    lock = ManifestLock(manifest)
+    try:
+        lock.acquire()
+    except bw.JobLockedError:
+        return False
+    lock.release()
+    return True
+
+
 async def until(check: Any, what: str, tries: int = 500) -> None:
     for _ in range(tries):
         if check():
@@ -174,7 +187,7 @@ async def test_cancel_and_close_stop_the_upload_stage(
         assert snap.counts["canceled"] >= 5  # rows whose upload never started are canceled, not waiting
     else:
         job.close()
-    await asyncio.sleep(0.2)  # the creates in flight (2 at a time) are let finish, and recorded
+    await until(lambda: free(tmp_path / "job.json"), "the manifest let go")  # after the creates in flight end
     made = asset_creates(usim)
     await asyncio.sleep(0.5)
     assert asset_creates(usim) == made, "assets were still created after the job stopped"

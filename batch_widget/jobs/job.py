@@ -584,7 +584,9 @@ class Job:
                 if self._upload_task is not None and self._upload_task.done() and not self._upload_task.cancelled():
                     self._upload_task.result()  # an upload stage that stopped on an error stops the job
                 if todo is None and uploading and not self._cancel_requested:
-                    await self._pause(self.limits.slot_poll)  # every upload change wakes it
+                    assert self._wake is not None
+                    await self._wake.wait()  # no clock to watch: every upload change, and the stage's end, wake it
+                    self._wake.clear()
                     continue
                 if todo is None or self._cancel_requested:
                     break
