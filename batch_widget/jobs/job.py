@@ -45,6 +45,7 @@ from ..models import Batch, ResultLine, format_time
 from ..peek import peek, rows_to_frame
 from ..poller import BatchPoller, PollUpdate, Schedule
 from ..validation import validate_batch_id
+from .budget import Budget, release
 from .creating import CreateContext, UncertainCreateError, recover_chunk, send_create
 from .manifest import Chunk, Limits, Manifest, Record, Upload
 from .record import JobRecord, VideoSource
@@ -84,6 +85,7 @@ class Job:
             client, record.manifest.uploads, concurrency=self.limits.upload_concurrency, commit=record.commit,
             on_ready=self._upload_ready, on_change=self.notify,
         )  # fmt: skip
+        self._budget = Budget(client, lambda: self.manifest.rows, lambda: self.chunks, record.commit)
         self._listeners: list[JobListener] = []
         self._task: asyncio.Task[None] | None = None
         self._upload_task: asyncio.Task[None] | None = None
@@ -120,9 +122,11 @@ class Job:
 
     def configure(self, **limits: Any) -> None:
         """Change the job's limits (``None`` keeps one): chunk_size, max_content_hours, max_active,
-        upload_concurrency, on_uncertain, slot_poll."""
+        upload_concurrency, on_uncertain, slot_poll, max_content_hours_total (a larger budget sends
+        the chunks that were over it)."""
         if self.record.set_limits(**limits):
             self._uploads.concurrency = self.limits.upload_concurrency
+            self.record.commit(*release(self.chunks))
 
     def add_rows(
         self,
@@ -569,6 +573,7 @@ class Job:
 
     async def _run(self) -> None:
         try:
+            self.record.commit(*release(self.chunks))  # checked again against the budget as it is now
             for chunk in self.chunks:
                 if chunk.state == "creating":
                     await self._recover(chunk)
@@ -591,14 +596,15 @@ class Job:
                 if todo is None and uploading and not self._cancel_requested:
                     await self._pause(self.limits.slot_poll)  # every upload change wakes it
                     continue
-                if todo is None or self._cancel_requested:
-                    break
-                if not await self._wait_for_slot():
-                    continue
-                await self._create(todo)
-            self._set_message("")
-            while not settled(self.chunks, self._updates):
-                await self._pause(max(self.limits.slot_poll, 1.0))
+                if todo is None or self._cancel_requested:  # the batches run out; a chunk planned meanwhile goes
+                    self._set_message("")
+                    if settled(self.chunks, self._updates):
+                        break
+                    await self._pause(max(self.limits.slot_poll, 1.0))
+                elif not await self._budget.allows(todo, self.limits.max_content_hours_total):
+                    continue  # over the budget: recorded, its rows unsent
+                elif await self._wait_for_slot():
+                    await self._create(todo)
         except asyncio.CancelledError:
             raise
         except Exception as error:

@@ -19,7 +19,8 @@ import pandas as pd
 
 from ..errors import InvalidInputError
 from ..validation import CUSTOM_ID, MAX_REQUESTS, build_create_body, format_type
-from .manifest import MAX_CONTENT_HOURS, Settings
+from .limits import MAX_CONTENT_HOURS
+from .manifest import Settings
 
 __all__ = ["MAX_CONTENT_HOURS", "Prepared", "PreparedRow", "jsonable_label", "plan_chunks", "prepare_requests",
            "stable_custom_id"]  # fmt: skip

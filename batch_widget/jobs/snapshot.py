@@ -99,8 +99,12 @@ def settled(chunks: Sequence[Chunk], updates: Mapping[str, PollUpdate]) -> bool:
 
 
 def attention_message(chunks: Sequence[Chunk], updates: Mapping[str, PollUpdate]) -> str:
-    """What needs the user: uncertain or refused chunks, batches whose watch failed."""
+    """What needs the user: chunks over the budget, uncertain or refused chunks, batches whose watch failed."""
     parts = []
+    held = [c for c in chunks if c.state == "over_budget"]
+    if held:
+        rows = sum(len(c.custom_ids) for c in held)
+        parts.append(f"{count_of(rows, 'row')} in {count_of(len(held), 'chunk')} {held[0].note or 'not sent: over budget'}")
     for c in chunks:
         if c.state == "uncertain":
             parts.append(f"chunk {c.chunk}: {c.error or 'create uncertain'}")
