@@ -25,7 +25,7 @@ from .errors import (
 )
 from .frames import join_results, results_to_frame, segments_to_frame, to_polars
 from .job_widget import JobWidget
-from .jobs import Job, JobLockedError, ManifestError, UncertainCreateError, resume_job, submit
+from .jobs import Job, JobLockedError, JobPlan, ManifestError, UncertainCreateError, plan, resume_job, submit
 from .models import Batch, BatchStatus, CreatedBatch, ItemStatus, ResultLine, WebhookDelivery
 from .poller import BatchPoller, Schedule
 from .widget import BatchWidget, watch
@@ -49,6 +49,7 @@ __all__ = [
     "ItemStatus",
     "Job",
     "JobLockedError",
+    "JobPlan",
     "JobWidget",
     "ManifestError",
     "NotFoundError",
@@ -66,6 +67,7 @@ __all__ = [
     "join_results",
     "list_batches",
     "list_batches_blocking",
+    "plan",
     "results_to_frame",
     "resume_job",
     "segments_to_frame",

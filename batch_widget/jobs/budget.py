@@ -90,8 +90,8 @@ class Budget:
         if budget is None:
             return True
         rows, chunks = self._rows(), self._chunks()
-        unknown = [rows[c] for ch in chunks if ch.state == "planned" for c in ch.custom_ids
-                   if c in rows and rows[c].content_s is None and rows[c].asset_id and c not in self._looked]  # fmt: skip
+        planned = [c for ch in chunks if ch.state == "planned" for c in ch.custom_ids if c in rows]
+        unknown = [rows[c] for c in planned if rows[c].content_s is None and rows[c].asset_id and c not in self._looked]
         if unknown:
             seconds = await asset_durations(self.client, [r.asset_id for r in unknown if r.asset_id])
             learned = []

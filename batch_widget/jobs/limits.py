@@ -56,7 +56,7 @@ class Limits:
              "an integer from 1 to 64"),
             ("on_uncertain", self.on_uncertain in get_args(Uncertain), "one of 'ask', 'resubmit', 'skip', 'raise'"),
             ("slot_poll", number(self.slot_poll) and self.slot_poll > 0, "a positive number of seconds"),
-            ("max_content_hours_total", budget is None or (number(budget) and 0 < budget and math.isfinite(budget)),
+            ("max_content_hours_total", budget is None or (number(budget) and budget > 0 and math.isfinite(budget)),
              "a positive number of content hours (or None for no budget)"),
         ):  # fmt: skip
             if not ok:

@@ -22,10 +22,10 @@ from ..client import BatchClient, default_client
 from ..errors import InvalidInputError
 from ..frontends import in_colab, under_colab_content
 from ..poller import Schedule
+from .budget import budget_spent
 from .job import Job
 from .limits import Limits, Uncertain
 from .manifest import DEFAULT_MANIFEST, Manifest
-from .budget import budget_spent
 from .record import VideoSource
 from .rows import Prepared, prepare_requests
 from .uploads import classify_video
