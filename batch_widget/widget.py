@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +25,7 @@ from .peek import PeekRow, peek
 from .poller import BatchPoller, PollUpdate, Schedule
 from .summary import batch_html as summary_html
 from .summary import batch_text as summary_text
+from .usage import Usage, measure_usage
 from .validation import validate_batch_id
 from .views import PinnedView
 
@@ -97,6 +98,9 @@ class BatchWidget(PinnedView):
     #: the batch-completion notification per registered webhook endpoint: dicts of url, delivered
     #: (bool), attempts (int) and last_error (str or None); [] until the platform has sent it
     webhooks = traitlets.List(traitlets.Dict(), default_value=[]).tag(sync=True)
+    #: what the batch used, one line (``Usage.describe()``: content hours of completed items, input /
+    #: output tokens, items not billed); "" until measured once the batch has ended
+    usage_line = traitlets.Unicode("").tag(sync=True)
 
     def __init__(
         self,
@@ -190,6 +194,23 @@ class BatchWidget(PinnedView):
         kwargs.setdefault("order", self._created_items)
         return segments_to_frame(lines, **kwargs)
 
+    async def usage(self, assets: Mapping[str, str] | None = None) -> Usage:
+        """What the batch used: content hours of completed items, input and output tokens, and the items
+        not billed (failed, canceled), from its results.
+
+        ``assets`` maps custom_id to asset id, for the content hours (one batched ``list_assets``);
+        without it those hours are reported unknown. It reads the batch's whole results, so it runs only
+        when asked (as ``to_pandas()``); once the batch has ended, the widget and its static summary show the
+        line from then on.
+        """
+        used = await measure_usage(self._client, (await self.to_pandas()).assign(batch_id=self._poller.batch_id),
+                                   assets=assets)  # fmt: skip
+        if self._poller.finished:
+            with self._pushing():
+                self.usage_line = used.describe()
+            self.finalize(force=True)
+        return used
+
     def close(self) -> None:
         """Stop this view's share of the polling (the last view closed stops the poller)."""
         poller: BatchPoller | None = getattr(self, "_poller", None)  # None when __init__ refused its input
@@ -201,16 +222,17 @@ class BatchWidget(PinnedView):
     # -- display ------------------------------------------------------------------------------
 
     def summary_text(self) -> str:
-        return summary_text(self._poller.update)
+        return summary_text(self._poller.update, usage=self.usage_line)
 
     def summary_html(self) -> str:
-        return summary_html(self._poller.update)
+        return summary_html(self._poller.update, usage=self.usage_line)
 
     def _finished(self) -> bool:
         return self._poller.finished
 
     def _summary(self, *, live: bool) -> tuple[str, str]:
-        return summary_text(self._poller.update, live=live), summary_html(self._poller.update, live=live)
+        update, usage = self._poller.update, self.usage_line
+        return summary_text(update, live=live, usage=usage), summary_html(update, live=live, usage=usage)
 
     # -- plumbing -----------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from batch_widget.errors import InvalidInputError
 from batch_widget.simulator import ManualClock, Simulator
 from batch_widget.simulator.engine import ItemSpec
 
-from .conftest import SECRET_KEY, virtual_client
+from .conftest import SECRET_KEY, Displays, virtual_client
 
 
 @pytest.fixture(autouse=True)
@@ -189,3 +189,33 @@ async def test_a_budget_reached_mid_job_stops_creating_and_resumes_when_raised(t
             snap = await asyncio.wait_for(job.wait(), 60)
             assert requests(sim, "create") == 3 and [c.state for c in job.chunks] == ["created"] * 3
             assert snap.state == "done" and snap.counts["ready"] == 4
+
+
+async def test_the_widgets_show_the_usage_line_at_the_end_and_in_their_static_summary(
+    client: bw.BatchClient, sim: Simulator, tmp_path: Path, displays: Displays
+) -> None:
+    ids = await assets(client, sim, 3)
+    job = bw.submit(table(ids), **args(client, tmp_path / "job.json"))
+    job._ipython_display_()
+    w = job.widget
+    assert w.usage_line == ""  # nothing to measure while it runs
+    await asyncio.wait_for(job.wait(), 60)
+    used = await job.usage()
+    assert w.usage_line == used.describe() and "analysed (3 completed)" in w.usage_line
+    final = displays.updates[-1]  # the static summary pinned from the waiting cell carries it
+    assert f"usage: {used.describe()}" in final["text/plain"]
+    assert 'class="bw-usage"' in final["text/html"] and SECRET_KEY not in final["text/html"]
+
+    requests_ = [{"video": {"type": "asset_id", "asset_id": a}, "custom_id": f"c{i}"} for i, a in enumerate(ids)]
+    created = await client.create(analysis_mode="general", defaults={"prompt": {"input_text": "x"}}, requests=requests_)
+    bw_ = bw.watch(created.batch_id, client, display=False, schedule=bw.Schedule(min_interval=2, max_interval=30))
+    bw_._ipython_display_()
+    await asyncio.wait_for(bw_.wait(), 60)
+    assert bw_.usage_line == ""  # it reads the whole results: only when asked
+    assert "(3 completed, 3 of unknown length)" in (await bw_.usage()).describe()  # no asset ids: hours unknown
+    frame = await bw_.to_pandas()
+    mine = await bw_.usage(assets={f"c{i}": a for i, a in enumerate(ids)})
+    assert mine.content_hours == pytest.approx(used.content_hours) and mine.unknown_hours == 0
+    assert mine.input_tokens == int(frame["input_tokens"].sum()) and list(mine.batches["batch_id"]) == [created.batch_id]
+    assert bw_.usage_line == mine.describe() and f"usage: {mine.describe()}" in bw_.summary_text()
+    assert f"usage: {mine.describe()}" in displays.updates[-1]["text/plain"]

@@ -52,7 +52,8 @@ class JobPlan:
     already_held: int
     analysis_mode: str
     limits: Limits
-    #: content hours known, and the rows whose hours are unknown until upload (or unknown assets)
+    #: content hours known, and the rows whose hours are unknown: files and URLs until their upload,
+    #: and assets without a known duration (not ready, or not found on the account)
     content_hours: float
     unknown_rows: int
     #: the account's active batches now and the slots free for this job
@@ -62,6 +63,8 @@ class JobPlan:
     batch_hours: float | None
     wall_hours: float | None
     price_per_hour: float | None = None
+    #: of ``unknown_rows``, the files and URLs not uploaded yet
+    uploads: int = 0
 
     @property
     def billed_hours(self) -> float:
@@ -95,8 +98,10 @@ class JobPlan:
         n = len(self.batches)
         new = self.rows - self.already_held
         text = f"Plan: {count_of(new, 'row')} in {count_of(n, 'batch')}, {hours(self.content_hours)} of content"
-        if self.unknown_rows:
-            text += f" + {count_of(self.unknown_rows, 'row')} unknown until upload"
+        if self.uploads:
+            text += f" + {count_of(self.uploads, 'row')} unknown until upload"
+        if self.unknown_rows > self.uploads:
+            text += f" + {count_of(self.unknown_rows - self.uploads, 'row')} whose asset has no known duration"
         text += f"; billed at most {hours(self.billed_hours)}"
         cost = self.cost()
         if cost is not None:
@@ -215,6 +220,7 @@ async def plan(data: pd.DataFrame, *, price_per_hour: float | None = None, batch
         already_held=len(checked.prepared.rows) - len(fresh),
         analysis_mode=checked.prepared.analysis_mode, limits=limits, content_hours=known, unknown_rows=unknown,
         active=active, free_slots=free, batch_hours=batch_hours, wall_hours=wall, price_per_hour=price_per_hour,
+        uploads=sum(1 for r in later if r.content_s is None),
     )  # fmt: skip
 
 
