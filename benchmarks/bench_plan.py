@@ -71,7 +71,7 @@ def main() -> int:
              f"{r['plan_s'] * 1000:.0f} ms", f"{r['lists']:.0f} list", f"{r['plan_s'] / baseline:.2f}x"),
             (f"(b) baseline: one get_asset per row ({r['per_row_s'] * 1000:.2f} ms each, {SAMPLE} sampled)",
              f"{baseline * 1000:.0f} ms", f"{rows:,} get", "1.00x"),
-        ],  # fmt: skip
+        ],
         title=f"{rows:,} rows naming ready assets (simulator in this process)",
     )
     goals = Goals()

@@ -216,6 +216,7 @@ async def test_the_widgets_show_the_usage_line_at_the_end_and_in_their_static_su
     frame = await bw_.to_pandas()
     mine = await bw_.usage(assets={f"c{i}": a for i, a in enumerate(ids)})
     assert mine.content_hours == pytest.approx(used.content_hours) and mine.unknown_hours == 0
-    assert mine.input_tokens == int(frame["input_tokens"].sum()) and list(mine.batches["batch_id"]) == [created.batch_id]
+    assert mine.input_tokens == int(frame["input_tokens"].sum())
+    assert list(mine.batches["batch_id"]) == [created.batch_id]
     assert bw_.usage_line == mine.describe() and f"usage: {mine.describe()}" in bw_.summary_text()
     assert f"usage: {mine.describe()}" in displays.updates[-1]["text/plain"]

@@ -177,7 +177,8 @@ async def plan(data: pd.DataFrame, *, price_per_hour: float | None = None, batch
             out["content_hours"].append(seconds / 3600.0 if seconds is not None else math.nan)
             if tbm:
                 out["segment_definitions"].append(_definitions(r.request.get("response_format")) or default_defs)
-        return pd.DataFrame(out)
+        made: pd.DataFrame = pd.DataFrame(out)
+        return made
 
     by_id = {r.custom_id: r for r in fresh}
     pairs = [(r.custom_id, r.content_s) for r in direct]  # as JobRecord.plan sees the rows: the same chunks

@@ -125,12 +125,12 @@ def test_job_widget_runs_to_static_summary(job_lab: H.Session) -> None:
     assert nb.page.evaluate("document.body.dataset.jpThemeLight") == "true"
     nb.page.evaluate(_WATCH_JS)
 
-    # Setup, submit + display, "the kernel is free", re-submit: every cell above the first wait.
+    # Setup, plan, submit + display, "the kernel is free", re-submit: every cell above the first wait.
     nb.select(nb.cell("waits without freezing"))
     nb.menu("Run", "Run All Above Selected Cell")
     submit = nb.code_cell("job = bw.submit(")
     nb.wait_visible(submit.locator(".bw-root.bw-job"), 60, "the live job view")
-    nb.wait_executed(4, timeout=60)
+    nb.wait_executed(5, timeout=60)  # setup, plan, submit, "the kernel is free", re-submit
     nb.code_cell("again = bw.submit(").locator(
         ".jp-OutputArea-output", has_text="same job: True | rows already in the job, skipped: 2500"
     ).wait_for(timeout=10_000)
@@ -181,6 +181,8 @@ def test_job_widget_runs_to_static_summary(job_lab: H.Session) -> None:
         assert not st["live"] and st["roots"] == 0 and st["static"], f"not replaced by the summary: {st}"
         finals.append(parse_job_summary(st["static"]))
     assert finals[0] == finals[1], finals
+    statics = [job_state(cell)["static"] for cell in (submit, resub)]
+    assert all(re.search(r"usage: [\d,.]+ h analysed \([\d,]+ completed\)", t) for t in statics), statics
     state, counts, total = finals[0]
     assert (state, total) == ("done", ROWS), finals[0]
     text = "\n".join(nb.code_cell("status_history").locator(".jp-OutputArea-output").all_inner_texts())
