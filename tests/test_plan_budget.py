@@ -99,6 +99,14 @@ async def test_a_plan_is_what_submit_then_creates_and_sends_nothing(
     assert list(used.batches["content_hours"]) == pytest.approx(list(plan.overview["content_hours"]))
     assert used.content_hours == pytest.approx(plan.content_hours) and used.unknown_hours == 0
 
+    # wall time: rounds of batches through the free slots, times the median of the account's completed batches
+    assert plan.wall_hours is None and "1 round of batches through 5 free slots (none timed yet)" in plan.summary()
+    spans = sorted([((b := await client.get(i)).ended_at - b.created_at).total_seconds() / 3600  # type: ignore[operator]
+                    for i in job.batch_ids])  # fmt: skip
+    again = await bw.plan(df, **args(client, tmp_path / "other.json", chunk_size=2))  # 6 batches, 5 slots free
+    assert again.batch_hours == pytest.approx(spans[1]) and again.wall_hours == pytest.approx(2 * spans[1])
+    assert "2 rounds of batches" in again.wall_basis() and f"~{again.wall_hours:.2f} h wall time" in again.summary()
+
 
 async def test_a_plan_refuses_what_submit_refuses_and_says_uploads_are_unknown(
     client: bw.BatchClient, sim: Simulator, tmp_path: Path

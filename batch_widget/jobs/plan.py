@@ -108,6 +108,9 @@ class JobPlan:
             text += f" (~{cost:,.2f} at {self.price_per_hour:g}/h)"
         if self.wall_hours is not None:
             text += f"; ~{hours(self.wall_hours)} wall time"
+        elif self.free_slots is not None:
+            rounds = _waves(len(self.batches), self.free_slots, self.limits.max_active)
+            text += f"; {count_of(rounds, 'round')} of batches through {self.free_slots} free slots (none timed yet)"
         if self.already_held:
             text += f"; {count_of(self.already_held, 'row')} already in the job (not sent again)"
         budget = self.limits.max_content_hours_total

@@ -175,13 +175,15 @@ def test_job_widget_runs_to_static_summary(job_lab: H.Session) -> None:
     assert all(re.fullmatch(r"\d[\d,]* rows waiting", t) for t in seen["waitingRows"]), seen
 
     # Both displays of the job are now the static summary, with the same final counts.
-    finals = []
+    finals, statics = [], []
     for cell in (submit, resub):
+        cell.scroll_into_view_if_needed()  # JupyterLab skips rendering off-screen cells: innerText reads empty
+        time.sleep(0.2)
         st = job_state(cell)
         assert not st["live"] and st["roots"] == 0 and st["static"], f"not replaced by the summary: {st}"
         finals.append(parse_job_summary(st["static"]))
+        statics.append(st["static"])
     assert finals[0] == finals[1], finals
-    statics = [job_state(cell)["static"] for cell in (submit, resub)]
     assert all(re.search(r"usage: [\d,.]+ h analysed \([\d,]+ completed\)", t) for t in statics), statics
     state, counts, total = finals[0]
     assert (state, total) == ("done", ROWS), finals[0]
