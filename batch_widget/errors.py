@@ -17,6 +17,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "InvalidInputError",
+    "ManifestError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -37,6 +38,11 @@ class ConfigurationError(BatchWidgetError):
 
 class InvalidInputError(BatchWidgetError, ValueError):
     """Bad input, refused before any request was sent. The message names the value."""
+
+
+class ManifestError(BatchWidgetError):
+    """A job's manifest cannot be used as it is (unreadable, of another version, malformed, bound to
+    another endpoint or key, or in use by another process); nothing was sent."""
 
 
 class APIError(BatchWidgetError):

@@ -47,12 +47,16 @@ class Schedule:
     ``[min_interval, max_interval]`` and never sooner than a server's ``Retry-After``.
 
     When the end is near (``canceling``; no queued item left while some still process; or the
-    ETA within two intervals) it drops to ``tail_interval``, so the terminal status is seen
-    within that many seconds of happening (median half of it).
+    ETA within two intervals) it drops towards the tail: the batch cannot end before every item
+    left has finished, so with ``n`` items left it polls every ``tail_per_item * n`` seconds or
+    half the ETA, whichever is sooner (if sooner than the usual interval, and never under
+    ``tail_interval``), and every ``tail_interval`` once one is left, so the terminal status is seen
+    within that many seconds of happening (median half of it) without polling every 5 s through
+    the whole last wave (which made five batches watched together cost twice one alone).
 
     The trade-off, measured by ``benchmarks/bench_polling.py`` against a fixed 5 s poll (the
     official SDK's waiter): over a 1-hour batch a fifth of its requests, over an 8-hour one a
-    tenth, for a terminal status seen as fast (median ~3 s, p95 < 5 s) and every change of counts
+    tenth, for a terminal status seen about as fast (median ~3 s, p95 < 10 s) and every change of counts
     after the first minute seen within 8 % of the batch's age. The cost of a long batch is
     bounded by ``max_interval`` (one request a minute) plus the tail (one every
     ``tail_interval`` seconds while the last items process); a 3-minute batch costs about as
@@ -67,7 +71,8 @@ class Schedule:
     age_fraction: float = 0.04  # poll every 4 % of the batch's age while counts change...
     idle_growth: float = 1.5  # ...back off by this factor while they don't...
     idle_fraction: float = 0.08  # ...but never beyond 8 % of it: a change is seen within 8 % of age
-    tail_interval: float = 5.0  # when the end is near (no queued items, ETA close, canceling)
+    tail_interval: float = 5.0  # when the end is near (no queued items, ETA close, canceling)...
+    tail_per_item: float = 7.5  # ...times the items left while more than one is (the last one: tail_interval)
     error_base: float = 2.0  # first retry after a transient error, doubling up to max_interval
 
     def __post_init__(self) -> None:
@@ -105,7 +110,11 @@ class Schedule:
         if eta_s is not None:
             near_end = near_end or eta_s < 2 * interval
         if near_end:
-            interval = min(interval, max(self.min_interval, self.tail_interval))
+            left = batch.queued_items + batch.processing_items
+            tail = self.tail_interval if left <= 1 else self.tail_per_item * left
+            if eta_s is not None and left > 1:  # many items finishing fast: the ETA is the better guide
+                tail = min(tail, max(self.tail_interval, eta_s / 2))
+            interval = min(interval, max(self.min_interval, tail))
         return interval
 
     def error_interval(self, failures: int, retry_after: float | None) -> float:
@@ -206,9 +215,8 @@ class BatchPoller:
     While running it is subscribed to its client's
     :class:`~batch_widget.account_poller.AccountPoller`, which polls for every watch of that
     client at once and calls :meth:`take`, :meth:`transient` or :meth:`fatal` with the answer.
-    A snapshot that arrives before this watch was due (another watch's cycle) is shown at once
-    and feeds the estimator, but only pulls the next poll in, never pushes it back: the schedule
-    advances on this watch's own polls.
+    A snapshot that arrives before this watch was due (another watch's cycle) is as fresh as its
+    own poll: it is shown, feeds the estimator and advances the schedule.
     """
 
     def __init__(
@@ -367,10 +375,11 @@ class BatchPoller:
     def take(self, batch: Batch, *, now: float, scheduled: bool) -> None:
         """A fresh snapshot of this batch, at client-clock time ``now``.
 
-        ``scheduled``: this was this watch's own poll (it was due), so the schedule advances
-        from it. Otherwise the snapshot came with another watch's poll: it is shown and counted
-        all the same, and may only bring the next poll closer (the end drawing near, counts
-        starting to move), never push it back.
+        ``scheduled``: this watch was due (its own poll) rather than served by another watch's
+        cycle. Either way the snapshot is fresh, so the schedule advances from it: the next poll
+        is one interval after this one. Freshness is kept (this watch saw the batch now), and
+        watches served together stay together: five batches cost about one's cycles, not the
+        union of five schedules.
         """
         self.polls += 1
         self._failures = 0
@@ -391,11 +400,8 @@ class BatchPoller:
         interval = self.schedule.next_interval(
             previous=self.interval, changed=counts != self._polled_counts, age=age, batch=batch, eta_s=eta
         )
-        if scheduled:
-            self.interval, self._polled_at, self._polled_counts = interval, now, counts
-            self.due = now + interval
-        else:
-            self.due = min(self.due, self._polled_at + interval)
+        self.interval, self._polled_at, self._polled_counts = interval, now, counts
+        self.due = now + interval
         self._publish(
             PollUpdate(
                 batch_id=self.batch_id,

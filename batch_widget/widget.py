@@ -1,6 +1,8 @@
-"""The live widget: a projection of the poller's latest snapshot onto synced traits.
+"""The live widget: a projection of a :class:`~batch_widget.batch_watch.BatchWatch`'s snapshots onto synced traits.
 
-This is the one place where async work meets traitlets. The JS view (``js/widget.ts``) draws
+The watch is the model (the poller's share, the cancel state, the results); the widget is its
+view, registered for the type (``_viewing``), as the job widget is for a job. This is the one
+place where async work meets traitlets. The JS view (``js/widget.ts``) draws
 from these traits only; it sends two actions back as messages: ``cancel`` and ``refresh``.
 
 When the batch ends, every display of the widget is replaced (by display id) with the static
@@ -12,25 +14,26 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import traitlets
 
-from .client import BatchClient, default_client
+from ._viewing import register_view
+from .batch_watch import BatchWatch, WatchSnapshot
+from .client import BatchClient
 from .models import Batch, CreatedItem, format_time
-from .peek import PeekRow, peek
-from .poller import BatchPoller, PollUpdate, Schedule
+from .peek import PeekRow
+from .poller import BatchPoller, Schedule
 from .summary import batch_html as summary_html
 from .summary import batch_text as summary_text
-from .usage import Usage, measure_usage
-from .validation import validate_batch_id
 from .views import PinnedView
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from .usage import Usage
 
 __all__ = ["BatchWidget", "summary_html", "summary_text", "watch"]
 
@@ -44,10 +47,10 @@ def _iso(value: datetime | None) -> str:
 
 
 class BatchWidget(PinnedView):
-    """Live view of one batch. Create it with :func:`watch`.
+    """Live view of one batch. Create it with :func:`watch`, or display a :class:`BatchWatch`.
 
-    The synced traits are a projection of the latest snapshot; nothing else is synced, and
-    never the API key.
+    The synced traits are a projection of the watch's latest snapshot; nothing else is synced,
+    and never the API key. Its methods (``wait``, ``cancel``, ``to_pandas``...) are the watch's.
     """
 
     _esm = _STATIC / "widget.js"
@@ -99,39 +102,45 @@ class BatchWidget(PinnedView):
     #: (bool), attempts (int) and last_error (str or None); [] until the platform has sent it
     webhooks = traitlets.List(traitlets.Dict(), default_value=[]).tag(sync=True)
     #: what the batch used, one line (``Usage.describe()``: content hours of completed items, input /
-    #: output tokens, items not billed); "" until measured once the batch has ended
+    #: output tokens, items not billed); "" until ``usage()`` measured it once the batch had ended
     usage_line = traitlets.Unicode("").tag(sync=True)
 
     def __init__(
         self,
-        batch_id: str,
+        batch_id: str | None = None,
         client: BatchClient | None = None,
         *,
         schedule: Schedule | None = None,
         poller: BatchPoller | None = None,
         created_items: Sequence[CreatedItem] | None = None,
+        model: BatchWatch | None = None,
     ) -> None:
-        batch_id = validate_batch_id(batch_id)  # before anything is built: a bad id leaves nothing half-made
-        client = default_client(client)
-        self._client = client
-        self._poller = poller or BatchPoller.shared(client, batch_id, schedule=schedule)
-        self._created_items = tuple(created_items) if created_items else None
-        self._sent_at: float | None = None  # poller-clock time of the last message to the view
-        super().__init__(batch_id=self._poller.batch_id)
-        self._poller.add_listener(self._on_update)
-        self._on_update(self._poller.update)
-        self._poller.acquire()
+        self._owns_model = model is None  # a watch made here is closed with the widget
+        if model is None:  # BatchWatch checks the id first: a bad one leaves nothing half-made
+            model = BatchWatch(
+                batch_id, client, schedule=schedule, poller=poller, created_items=created_items  # type: ignore[arg-type]
+            )
+        self._model = model
+        self._sent_at: float | None = None  # client-clock time of the last message to the view
+        super().__init__(batch_id=model.batch_id)
+        model.add_listener(self._on_snapshot)
+        self._on_snapshot(model.snapshot())
 
     # -- public -------------------------------------------------------------------------------
 
     @property
+    def model(self) -> BatchWatch:
+        """The watch this widget shows (its state, its actions)."""
+        return self._model
+
+    @property
     def batch(self) -> Batch | None:
         """The latest snapshot (``None`` until the first poll answered)."""
-        return self._poller.batch
+        return self._model.batch
 
     @property
     def poller(self) -> BatchPoller:
-        return self._poller
+        return self._model.poller
 
     async def wait(self) -> Batch:
         """Wait, without blocking the kernel, until the batch ends; return the final snapshot.
@@ -140,104 +149,69 @@ class BatchWidget(PinnedView):
         capture it.
         """
         try:
-            return await self._poller.wait()
+            return await self._model.wait()
         finally:
-            if self._poller.finished:
+            if self._model.finished:
                 # again from this cell: nbclient / papermill drop the update the background
                 # task sent, since it carries the parent of the cell that created the watch
                 self.finalize(force=True)
 
     def wait_blocking(self) -> Batch:
         """Blocking twin of :meth:`wait` for scripts; in a notebook the display pauses meanwhile."""
-        batch = self._poller.wait_blocking()
-        update = self._poller.update
-        self._on_update(replace(update, batch=batch, state="done" if batch.is_terminal else update.state))
-        return batch
+        return self._model.wait_blocking()
 
     async def cancel(self) -> Batch:
         """Ask the API to cancel the batch; the view shows "canceling…" until it is canceled."""
-        self.cancel_requested = True
-        try:
-            batch = await self._client.cancel(self._poller.batch_id)
-        except BaseException:
-            self.cancel_requested = False
-            raise
-        self._poller.refresh()
-        return batch
+        return await self._model.cancel()
 
     def refresh(self) -> None:
         """Poll now instead of at the next scheduled time."""
-        self._poller.refresh()
+        self._model.refresh()
 
     async def to_pandas(self, **kwargs: Any) -> pd.DataFrame:
-        """The results so far as a DataFrame: one row per item, failures kept (see ``frames``).
+        """The results so far as a DataFrame: one row per item, failures kept (see :meth:`BatchWatch.to_pandas`)."""
+        return await self._model.to_pandas(**kwargs)
 
-        Lines come from ``BatchClient.result_lines`` (a cut stream resumed, an unreadable line
-        fetched again once, and kept as a row with its raw text in ``note`` if it stays
-        unreadable, never dropped). Keyword arguments go to
-        ``frames.results_to_frame`` (e.g. ``parse_json=True, expand=True``).
-        """
-        from .frames import results_to_frame
-
-        lines = await self._client.result_lines(self._poller.batch_id)
-        batch = self.batch
-        kwargs.setdefault("order", self._created_items)
-        if batch is not None:
-            kwargs.setdefault("total_items", batch.total_items)
-        return results_to_frame(lines, **kwargs)
+    async def usage(self, assets: Mapping[str, str] | None = None) -> Usage:
+        """What the batch used (see :meth:`BatchWatch.usage`); once it has ended, the widget and its static
+        summary show the line."""
+        return await self._model.usage(assets)
 
     async def to_segments(self, **kwargs: Any) -> pd.DataFrame:
         """Time-based metadata as a long DataFrame: one row per segment, start and end in seconds."""
-        from .frames import segments_to_frame
-
-        lines = await self._client.result_lines(self._poller.batch_id)
-        kwargs.setdefault("order", self._created_items)
-        return segments_to_frame(lines, **kwargs)
-
-    async def usage(self, assets: Mapping[str, str] | None = None) -> Usage:
-        """What the batch used: content hours of completed items, input and output tokens, and the items
-        not billed (failed, canceled), from its results.
-
-        ``assets`` maps custom_id to asset id, for the content hours (one batched ``list_assets``);
-        without it those hours are reported unknown. It reads the batch's whole results, so it runs only
-        when asked (as ``to_pandas()``); once the batch has ended, the widget and its static summary show the
-        line from then on.
-        """
-        used = await measure_usage(self._client, (await self.to_pandas()).assign(batch_id=self._poller.batch_id),
-                                   assets=assets)  # fmt: skip
-        if self._poller.finished:
-            with self._pushing():
-                self.usage_line = used.describe()
-            self.finalize(force=True)
-        return used
+        return await self._model.to_segments(**kwargs)
 
     def close(self) -> None:
-        """Stop this view's share of the polling (the last view closed stops the poller)."""
-        poller: BatchPoller | None = getattr(self, "_poller", None)  # None when __init__ refused its input
-        if poller is not None:
-            poller.remove_listener(self._on_update)
-            poller.release()
+        """Stop this view; a watch made by the widget gives up its share of the polling with it."""
+        model: BatchWatch | None = getattr(self, "_model", None)  # None when __init__ refused its input
+        if model is not None:
+            model.remove_listener(self._on_snapshot)
+            if self._owns_model:
+                model.close()
         super().close()
 
     # -- display ------------------------------------------------------------------------------
 
     def summary_text(self) -> str:
-        return summary_text(self._poller.update, usage=self.usage_line)
+        snap = self._model.snapshot()
+        return summary_text(snap.update, usage=snap.usage)
 
     def summary_html(self) -> str:
-        return summary_html(self._poller.update, usage=self.usage_line)
+        snap = self._model.snapshot()
+        return summary_html(snap.update, usage=snap.usage)
 
     def _finished(self) -> bool:
-        return self._poller.finished
+        return self._model.finished
 
     def _summary(self, *, live: bool) -> tuple[str, str]:
-        update, usage = self._poller.update, self.usage_line
-        return summary_text(update, live=live, usage=usage), summary_html(update, live=live, usage=usage)
+        snap = self._model.snapshot()
+        return summary_text(snap.update, live=live, usage=snap.usage), summary_html(snap.update, live=live,
+                                                                                       usage=snap.usage)
 
     # -- plumbing -----------------------------------------------------------------------------
 
-    def _on_update(self, update: PollUpdate) -> None:
-        """Project one poll onto the traits: one comm message when something shown changed.
+    def _on_snapshot(self, snap: WatchSnapshot) -> None:
+        """Project one snapshot onto the traits: one comm message when something shown changed.
 
         A poll that changed nothing the view shows (status, counts, timestamps, watch state,
         error) sends nothing: rate, ETA, history and interval are derived and ride along with
@@ -251,8 +225,12 @@ class BatchWidget(PinnedView):
         which follows the server's clock). All changes of one poll go in one message
         (``_pushing``), which also counts the revision that the view's pulls compare.
         """
+        update = snap.update
         batch = update.batch
-        shown: dict[str, Any] = {"watch_state": update.state, "error": update.error, "last_known": update.last_known}
+        shown: dict[str, Any] = {
+            "watch_state": update.state, "error": update.error, "last_known": update.last_known,
+            "cancel_requested": snap.cancel_requested, "usage_line": snap.usage,
+        }  # fmt: skip
         if batch is not None:
             shown.update(
                 status=batch.status.value,
@@ -271,10 +249,8 @@ class BatchWidget(PinnedView):
                     for w in batch.webhooks
                 ],
             )
-            if batch.is_terminal:
-                shown["cancel_requested"] = False
         changed = any(getattr(self, name) != value for name, value in shown.items())
-        now = self._poller.client.clock.monotonic()
+        now = self._model.client.clock.monotonic()
         sent_at = self._sent_at
         fresh = update.updated_at is not None and _iso(update.updated_at) != self.updated_at
         if not changed:
@@ -296,14 +272,14 @@ class BatchWidget(PinnedView):
             if changed:
                 self.history = list(update.history)
         if update.state in ("done", "error"):
-            self.finalize()
+            self.finalize(force=changed and bool(snap.usage))  # the usage line measured: pinned again
 
     async def _peek_rows(self, n: int) -> list[PeekRow]:
-        return await peek(self._client, [self._poller.batch_id], n)
+        return await self._model.peek_rows(n)
 
     def _on_action(self, kind: str) -> bool:
         if kind == "refresh":
-            self._poller.refresh()
+            self._model.refresh()
         elif kind == "cancel":
             self._spawn_action(self.cancel, "Cancel")
         else:
@@ -323,6 +299,8 @@ def watch(
 
     Polling runs on the kernel's event loop, so the notebook stays usable. Re-running the cell
     shares the one poller per batch. ``await w.wait()`` waits without blocking the display.
+    ``w.model`` is the :class:`BatchWatch` it shows (a model that knows no view; scripts and the
+    command line can hold one directly, and displaying it shows this widget).
 
     Parameters
     ----------
@@ -343,3 +321,6 @@ def watch(
             if get_ipython() is not None:
                 widget._ipython_display_()
     return widget
+
+
+register_view(BatchWatch, lambda model: BatchWidget(model=model))

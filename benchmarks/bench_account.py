@@ -8,6 +8,8 @@ the goals with PASS/MISS, and exits 0 either way (``--strict`` exits 1 on a MISS
    the same batches watched alone on the same simulator (same seed, same five batches created,
    the other four unwatched), and the delay from each batch's terminal moment (the engine's
    truth) to the update that showed it. 200 items a batch, items of 60-230 s (about an hour).
+   The account has the shape of a real one: ``--ended`` (100) older batches that have ended,
+   so a list of every status has pages of them behind the watched ones.
 2. Attaching late: a 1000-item batch (about 8 h) watched from its creation, against a watch
    attached 6 h into its life; status requests of each over the hour from 6 h to 7 h.
 """
@@ -36,11 +38,19 @@ def status_requests(sim: Simulator) -> int:
     return int(counted.get("list", 0) + counted.get("get", 0))
 
 
-async def watch_five(seed: int, watched: int) -> tuple[int, list[float]]:
-    """Create 5 batches, watch the first ``watched`` of them to their end: (status requests, terminal delays)."""
+async def watch_five(seed: int, watched: int, ended: int = 0) -> tuple[int, list[float]]:
+    """Create 5 batches, watch the first ``watched`` of them to their end: (status requests, terminal delays).
+
+    ``ended`` older batches are made first and left to end (5 at a time, the account's cap).
+    """
     clock = ManualClock()
     with Simulator(seed=seed, clock=clock, item_seconds=(60.0, 230.0), max_active=5) as sim:
         async with BatchClient(sim.api_key, base_url=sim.base_url, clock=SimTime(clock)) as client:
+            for i in range(ended):
+                await client.create(analysis_mode="general", defaults=PROMPT, requests=requests_for(1))
+                if i % 5 == 4:
+                    clock.set(clock.now() + HOUR)
+            clock.set(clock.now() + HOUR)
             ids = [
                 (await client.create(analysis_mode="general", defaults=PROMPT, requests=requests_for(200))).batch_id
                 for _ in range(5)
@@ -82,12 +92,12 @@ async def late_hour(seed: int, attach_at: float) -> int:
             return sum(created + 6 * HOUR <= t < created + 7 * HOUR for t in polled)
 
 
-async def main_async(seeds: int) -> Goals:
+async def main_async(seeds: int, ended: int) -> Goals:
     goals = Goals()
     together, alone, delays = [], [], []
     for seed in range(seeds):
-        n5, d5 = await watch_five(seed, 5)
-        n1, _ = await watch_five(seed, 1)
+        n5, d5 = await watch_five(seed, 5, ended)
+        n1, _ = await watch_five(seed, 1, ended)
         together.append(n5)
         alone.append(n1)
         delays += d5
@@ -99,7 +109,7 @@ async def main_async(seeds: int) -> Goals:
              fmt_s(percentile(delays, 95))),
             ("1 of them alone", seeds, median([float(x) for x in alone]), "", ""),
         ],
-        title="Five batches watched together vs one alone (200 items / ~1 h each)",
+        title=f"Five batches watched together vs one alone (200 items / ~1 h each; {ended} ended batches before them)",
     )  # fmt: skip
     goals.add(
         "5 batches: status requests vs 1 alone", f"{ratio:.2f}x", "1 batch alone (1.00x)", "<= 1.3x", ratio <= 1.3
@@ -127,8 +137,11 @@ async def main_async(seeds: int) -> Goals:
 
 
 def main() -> int:
-    args = parse_args(__doc__.splitlines()[0], [("--seeds", {"type": int, "default": 10})])
-    goals = asyncio.run(main_async(2 if args.quick else args.seeds))
+    args = parse_args(
+        __doc__.splitlines()[0],
+        [("--seeds", {"type": int, "default": 10}), ("--ended", {"type": int, "default": 100})],
+    )
+    goals = asyncio.run(main_async(2 if args.quick else args.seeds, args.ended))
     goals.print()
     return goals.exit_code(args.strict)
 

@@ -106,7 +106,7 @@ def main() -> int:
              f"{r['writes_s'] * 1000:.0f} ms", f"{share:.1%}"),
             (f"(c) baseline: each write a full rewrite ({r['full_s'] * 1000:.1f} ms each)",
              f"{rewrite:.2f} s", f"{rewrite / r['wall_s']:.0%}"),
-        ],  # fmt: skip
+        ],
         title=f"{rows:,} URL rows ({r['assets']:.0f} assets made), final record {r['size_kb']:.0f} KB",
     )
     goals = Goals()

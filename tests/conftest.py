@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -173,3 +175,82 @@ def _no_key_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     yield
     records = "\n".join(f"{r.getMessage()} {r.args!r}" for r in caplog.records)
     assert SECRET_KEY not in records and SECRET_KEY not in caplog.text
+
+
+def upload_sim(**overrides: Any) -> Simulator:
+    """A simulator for upload jobs: manual clock, small multipart chunks, a URL with ``broken`` fails."""
+    opts: dict[str, Any] = {
+        "api_key": SECRET_KEY, "seed": 11, "clock": ManualClock(), "chunk_size": 1000,
+        "asset_processing_seconds": (20, 200), "failed_uploads": ["broken"], "fail_rate": 0.0,
+    }  # fmt: skip
+    return Simulator(**{**opts, **overrides})
+
+
+@pytest.fixture
+async def uclient(usim: Simulator) -> AsyncIterator[BatchClient]:
+    """A virtual-time client of the module's ``usim`` fixture (an ``upload_sim``); files over 2,000 bytes
+    go up in multipart uploads."""
+    async with virtual_client(usim, timeout=10.0) as c:
+        c.direct_upload_limit = 2000
+        yield c
+
+
+@pytest.fixture
+def fresh_jobs() -> Iterator[None]:
+    """No live job from another test; the jobs a test leaves are closed (their manifests let go)."""
+    import batch_widget.jobs as jobs
+
+    jobs.live_jobs.clear()
+    yield
+    for job in jobs.live_jobs.values():
+        job.close()
+    jobs.live_jobs.clear()
+
+
+class Kernel:
+    """Runs cells in a real kernel and collects their output, like a minimal front end."""
+
+    def __init__(self, kc: Any) -> None:
+        self.kc = kc
+
+    def run(self, code: str, timeout: float = 60) -> str:
+        msg_id = self.kc.execute(code)
+        stdout, error = "", None
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self.kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "stream":
+                stdout += content["text"]
+            elif kind == "error":
+                error = "\n".join(content["traceback"])
+            elif kind == "status" and content["execution_state"] == "idle":
+                break
+        reply = self.kc.get_shell_msg(timeout=timeout)
+        if error or reply["content"]["status"] != "ok":
+            raise AssertionError(f"cell failed: {error or reply['content']}")
+        return stdout
+
+
+@contextlib.contextmanager
+def kernels(count: int, cwd: Path) -> Iterator[list[tuple[Any, Any, Kernel]]]:
+    """``count`` real ipykernels (no TwelveLabs variables in their environment): (manager, client, Kernel)."""
+    from jupyter_client.manager import KernelManager
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWELVELABS_")}
+    started: list[tuple[Any, Any, Kernel]] = []
+    try:
+        for _ in range(count):
+            km = KernelManager(kernel_name="python3")
+            km.start_kernel(cwd=str(cwd), env=env, extra_arguments=[])
+            kc = km.client()
+            kc.start_channels()
+            kc.wait_for_ready(timeout=60)
+            started.append((km, kc, Kernel(kc)))
+        yield started
+    finally:
+        for km, kc, _ in started:
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)

@@ -83,6 +83,9 @@ async def test_no_watch_or_list_shows_a_batch_across_keys(
         assert w.watch_state == "error" and w.total == 0 and w.status == ""
     finals = await asyncio.wait_for(asyncio.gather(*(w.wait() for w in own)), 30)
     assert [f.total_items for f in finals] == [20, 30]
+    # nor does a list: each key's list holds its own batches only
+    assert [x.batch_id async for x in b.list()] == b_ids
+    assert {x.batch_id async for x in a.list()} == set(a_ids)
     for w in (*widgets, *own):
         w.close()
 

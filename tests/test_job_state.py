@@ -12,7 +12,8 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,36 +22,22 @@ import pytest
 
 import batch_widget as bw
 import batch_widget.jobs as jobs_mod
+from batch_widget.jobs import Manifest
+from batch_widget.poller import BatchPoller
 from batch_widget.simulator import ManualClock, Simulator
 
-from .conftest import SECRET_KEY, VirtualTime, virtual_client
+from .conftest import SECRET_KEY, VirtualTime, kernels, upload_sim, virtual_client
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_registry() -> Iterator[None]:
-    jobs_mod.live_jobs.clear()
-    yield
-    for job in jobs_mod.live_jobs.values():
-        job.close()
-    jobs_mod.live_jobs.clear()
+pytestmark = pytest.mark.usefixtures("fresh_jobs")
 
 
 @pytest.fixture
 def usim() -> Iterator[Simulator]:
-    with Simulator(
-        api_key=SECRET_KEY, seed=11, clock=ManualClock(), chunk_size=1000, asset_processing_seconds=(20, 200),
-        failed_uploads=["broken"], fail_rate=0.0, item_seconds=(5.0, 20.0), items_at_once=50,
-    ) as s:  # fmt: skip
+    with upload_sim(item_seconds=(5.0, 20.0), items_at_once=50) as s:
         yield s
-
-
-@pytest.fixture
-async def uclient(usim: Simulator) -> AsyncIterator[bw.BatchClient]:
-    async with virtual_client(usim, timeout=10.0) as c:
-        c.direct_upload_limit = 2000
-        yield c
 
 
 def urls(n: int, prefix: str = "ep") -> pd.DataFrame:
@@ -73,6 +60,13 @@ async def until(check: Any, what: str, tries: int = 500) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"never saw: {what}")
+
+
+async def finished_job(df: pd.DataFrame, client: bw.BatchClient, path: Path) -> None:
+    """A job of ``df``'s asset ids run to its end and closed, its record left at ``path``."""
+    job = bw.submit(df, prompt="x", client=client, manifest=path)
+    await asyncio.wait_for(job.wait(), 60)
+    job.close()
 
 
 # -- 1. two processes on one manifest ------------------------------------------------------------
@@ -108,8 +102,6 @@ def test_two_processes_on_one_manifest_never_make_an_untracked_batch(tmp_path: P
         for _ in range(300):  # the first process holds the manifest before the second starts
             if manifest.exists():
                 break
-            import time
-
             time.sleep(0.01)
         second = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         outs = [p.communicate(timeout=120) for p in (first, second)]
@@ -278,9 +270,7 @@ async def test_a_manifest_of_another_endpoint_or_key_is_refused(
 ) -> None:
     path = tmp_path / "job.json"
     df = pd.DataFrame({"asset_id": [f"{i:024x}" for i in range(1, 4)]})
-    job = bw.submit(df, prompt="x", client=uclient, manifest=path)
-    await asyncio.wait_for(job.wait(), 60)
-    job.close()
+    await finished_job(df, uclient, path)
     with Simulator(api_key=SECRET_KEY, clock=ManualClock(), fail_rate=0.0) as other:
         async with virtual_client(other) as elsewhere:
             for start in (lambda: bw.submit(df, prompt="x", client=elsewhere, manifest=path),
@@ -369,9 +359,7 @@ async def test_a_badly_structured_manifest_is_one_clear_error(
 ) -> None:
     path = tmp_path / "job.json"
     df = pd.DataFrame({"asset_id": [f"{i:024x}" for i in range(1, 4)]})
-    job = bw.submit(df, prompt="x", client=uclient, manifest=path)
-    await asyncio.wait_for(job.wait(), 60)
-    job.close()
+    await finished_job(df, uclient, path)
     jobs_mod.live_jobs.clear()
     data = json.loads(path.read_text())
     mutate(data)
@@ -431,45 +419,28 @@ async def test_results_are_kept_on_disk_and_outlive_the_batch(
 
 @pytest.mark.kernel
 def test_two_kernels_on_one_manifest_one_runs_the_other_is_told_who(tmp_path: Path) -> None:
-    from jupyter_client.manager import KernelManager
-
-    from .test_jobs import Kernel
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWELVELABS_")}
-    managers = [KernelManager(kernel_name="python3") for _ in range(2)]
-    clients = []
-    try:
-        for km in managers:
-            km.start_kernel(cwd=str(ROOT), env=env, extra_arguments=[])
-            kc = km.client()
-            kc.start_channels()
-            kc.wait_for_ready(timeout=60)
-            clients.append(kc)
-        a, b = (Kernel(kc) for kc in clients)
-        with Simulator(api_key=SECRET_KEY, seed=3, speed=100.0, fail_rate=0.0, item_seconds=(5.0, 10.0)) as sim:
-            setup = textwrap.dedent(f"""
-                import os, pandas as pd, batch_widget as bw
-                client = bw.BatchClient({SECRET_KEY!r}, base_url={sim.base_url!r})
-                df = pd.DataFrame({{"asset_id": [f"{{i:024x}}" for i in range(1, 41)]}})
-                kw = dict(prompt="x", client=client, manifest={str(tmp_path / "job.json")!r}, chunk_size=10,
-                          max_active=1, slot_poll=0.3, schedule=bw.Schedule(min_interval=0.1, max_interval=0.3))
-                print("PID", os.getpid())
-            """)
-            pid_a = a.run(setup + "job = bw.submit(df, **kw)").split("PID")[1].split()[0]
-            refused = b.run(setup + "try:\n    bw.submit(df, **kw)\nexcept bw.JobLockedError as e:\n    print('LOCKED', e)")
-            assert "LOCKED" in refused and f"pid {pid_a} " in refused and "since" in refused, refused
-            out = a.run("snap = await job.wait()\nprint('A', snap.state, len(job.batch_ids))", timeout=120)
-            assert out.split("A", 1)[1].split() == ["done", "4"]
-            # kernel A's job has ended: it holds the manifest no more, and kernel B carries it on (sends nothing)
-            out = b.run("job = bw.submit(df, **kw)\nsnap = await job.wait()\nprint('B', snap.state, snap.counts['ready'])",
-                        timeout=120)  # fmt: skip
-            assert out.split("B", 1)[1].split() == ["done", "40"]
-            assert sim.stats["requests"]["create"] == 4 and len(sim.engine.batch_ids()) == 4
-    finally:
-        for kc in clients:
-            kc.stop_channels()
-        for km in managers:
-            km.shutdown_kernel(now=True)
+    with (
+        kernels(2, ROOT) as [(_, _, a), (_, _, b)],
+        Simulator(api_key=SECRET_KEY, seed=3, speed=100.0, fail_rate=0.0, item_seconds=(5.0, 10.0)) as sim,
+    ):
+        setup = textwrap.dedent(f"""
+            import os, pandas as pd, batch_widget as bw
+            client = bw.BatchClient({SECRET_KEY!r}, base_url={sim.base_url!r})
+            df = pd.DataFrame({{"asset_id": [f"{{i:024x}}" for i in range(1, 41)]}})
+            kw = dict(prompt="x", client=client, manifest={str(tmp_path / "job.json")!r}, chunk_size=10,
+                      max_active=1, slot_poll=0.3, schedule=bw.Schedule(min_interval=0.1, max_interval=0.3))
+            print("PID", os.getpid())
+        """)
+        pid_a = a.run(setup + "job = bw.submit(df, **kw)").split("PID")[1].split()[0]
+        refused = b.run(setup + "try:\n    bw.submit(df, **kw)\nexcept bw.JobLockedError as e:\n    print('LOCKED', e)")
+        assert "LOCKED" in refused and f"pid {pid_a} " in refused and "since" in refused, refused
+        out = a.run("snap = await job.wait()\nprint('A', snap.state, len(job.batch_ids))", timeout=120)
+        assert out.split("A", 1)[1].split() == ["done", "4"]
+        # kernel A's job has ended: it holds the manifest no more, and kernel B carries it on (sends nothing)
+        out = b.run("job = bw.submit(df, **kw)\nsnap = await job.wait()\nprint('B', snap.state, snap.counts['ready'])",
+                    timeout=120)  # fmt: skip
+        assert out.split("B", 1)[1].split() == ["done", "40"]
+        assert sim.stats["requests"]["create"] == 4 and len(sim.engine.batch_ids()) == 4
 
 
 async def test_segments_of_a_job_come_from_its_kept_results(usim: Simulator, uclient: bw.BatchClient,
@@ -493,45 +464,33 @@ async def test_segments_of_a_job_come_from_its_kept_results(usim: Simulator, ucl
 
 @pytest.mark.kernel
 def test_a_restarted_kernel_gets_the_same_table_after_the_server_deleted_the_batches(tmp_path: Path) -> None:
-    from jupyter_client.manager import KernelManager
-
-    from .test_jobs import Kernel
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWELVELABS_")}
-    km = KernelManager(kernel_name="python3")
-    km.start_kernel(cwd=str(ROOT), env=env, extra_arguments=[])
-    kc = km.client()
-    kc.start_channels()
-    kc.wait_for_ready(timeout=60)
-    try:
-        k = Kernel(kc)
-        with Simulator(api_key=SECRET_KEY, seed=3, speed=200.0, fail_rate=0.0, item_seconds=(5.0, 10.0)) as sim:
-            setup = textwrap.dedent(f"""
-                import pandas as pd, batch_widget as bw
-                client = bw.BatchClient({SECRET_KEY!r}, base_url={sim.base_url!r})
-                manifest = {str(tmp_path / "job.json")!r}
-                cols = ["custom_id", "asset_id", "batch_id", "status", "result"]
-            """)
-            first = k.run(setup + textwrap.dedent("""
-                df = pd.DataFrame({"asset_id": [f"{i:024x}" for i in range(1, 31)]})
-                job = bw.submit(df, prompt="x", client=client, manifest=manifest, chunk_size=10, slot_poll=0.3,
-                                schedule=bw.Schedule(min_interval=0.1, max_interval=0.3))
-                await job.wait()
-                print("TABLE", (await job.to_pandas())[cols].to_json())
-                for b in job.batch_ids:
-                    await client.delete(b)
-            """), timeout=120)
-            assert not sim.engine.batch_ids()  # the server has forgotten every batch
-            km.restart_kernel(now=True)
-            kc.wait_for_ready(timeout=60)
-            fetched = sim.stats["requests"].get("results", 0)
-            second = k.run(setup + "job = bw.resume_job(manifest, client)\n"
-                           "print('TABLE', (await job.to_pandas())[cols].to_json())", timeout=120)  # fmt: skip
-            assert first.split("TABLE", 1)[1].split()[0] == second.split("TABLE", 1)[1].split()[0]
-            assert '"ready"' in second and sim.stats["requests"].get("results", 0) == fetched
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
+    with (
+        kernels(1, ROOT) as [(km, kc, k)],
+        Simulator(api_key=SECRET_KEY, seed=3, speed=200.0, fail_rate=0.0, item_seconds=(5.0, 10.0)) as sim,
+    ):
+        setup = textwrap.dedent(f"""
+            import pandas as pd, batch_widget as bw
+            client = bw.BatchClient({SECRET_KEY!r}, base_url={sim.base_url!r})
+            manifest = {str(tmp_path / "job.json")!r}
+            cols = ["custom_id", "asset_id", "batch_id", "status", "result"]
+        """)
+        first = k.run(setup + textwrap.dedent("""
+            df = pd.DataFrame({"asset_id": [f"{i:024x}" for i in range(1, 31)]})
+            job = bw.submit(df, prompt="x", client=client, manifest=manifest, chunk_size=10, slot_poll=0.3,
+                            schedule=bw.Schedule(min_interval=0.1, max_interval=0.3))
+            await job.wait()
+            print("TABLE", (await job.to_pandas())[cols].to_json())
+            for b in job.batch_ids:
+                await client.delete(b)
+        """), timeout=120)
+        assert not sim.engine.batch_ids()  # the server has forgotten every batch
+        km.restart_kernel(now=True)
+        kc.wait_for_ready(timeout=60)
+        fetched = sim.stats["requests"].get("results", 0)
+        second = k.run(setup + "job = bw.resume_job(manifest, client)\n"
+                       "print('TABLE', (await job.to_pandas())[cols].to_json())", timeout=120)  # fmt: skip
+        assert first.split("TABLE", 1)[1].split()[0] == second.split("TABLE", 1)[1].split()[0]
+        assert '"ready"' in second and sim.stats["requests"].get("results", 0) == fetched
 
 
 def test_the_journal_replays_changes_ignores_a_torn_last_line_and_names_a_bad_one(tmp_path: Path) -> None:
@@ -561,3 +520,84 @@ def test_the_journal_replays_changes_ignores_a_torn_last_line_and_names_a_bad_on
         Manifest.load(path)
     man.save()  # a full write folds the journal in and removes it
     assert not man.journal_path.exists() and Manifest.load(path).rows == man.rows
+
+
+def test_a_script_waits_for_a_job_with_no_event_loop_and_lets_the_manifest_go(tmp_path: Path) -> None:
+    from batch_widget.jobs.lock import ManifestLock
+
+    with Simulator(api_key=SECRET_KEY, seed=3, speed=300.0, fail_rate=0.0, item_seconds=(1.0, 3.0)) as sim:
+        client = bw.BatchClient(SECRET_KEY, base_url=sim.base_url)
+        df = pd.DataFrame({"asset_id": [f"{i:024x}" for i in range(1, 11)]})
+        path = tmp_path / "job.json"
+        job = bw.submit(df, prompt="x", client=client, manifest=path, chunk_size=5, slot_poll=0.2,
+                        schedule=bw.Schedule(min_interval=0.1, max_interval=0.3))  # fmt: skip
+        snap = job.wait_blocking()
+        assert snap.state == "done" and snap.counts["ready"] == 10
+        assert [c.state for c in job.chunks] == ["created", "created"] and len(job.batch_ids) == 2  # read back here
+        other = ManifestLock(path)
+        other.acquire()  # nothing of the job runs any more: the manifest is free
+        other.release()
+
+
+def test_two_batch_widget_submits_of_one_table_make_exactly_the_batches_it_needs(tmp_path: Path) -> None:
+    with Simulator(api_key=SECRET_KEY, seed=3, speed=200.0, fail_rate=0.0, item_seconds=(1.0, 2.0)) as sim:
+        sim.add_fault("create:slow=0.8:times=forever")  # the first is inside its creates when the second starts
+        table = tmp_path / "videos.csv"
+        pd.DataFrame({"asset_id": [f"{i:024x}" for i in range(1, 5)], "k": list("abcd")}).to_csv(table, index=False)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TWELVELABS_")}
+        env.update(PYTHONPATH=str(ROOT), TWELVELABS_API_KEY=SECRET_KEY, TWELVELABS_BASE_URL=sim.base_url)
+        cmd = [sys.executable, "-m", "batch_widget", "submit", str(table), "--video", "asset_id", "--prompt", "x",
+               "--key", "k", "--chunk-size", "2"]  # fmt: skip
+        first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        manifest = tmp_path / "videos.manifest.json"
+        for _ in range(500):  # the second starts once the first holds the manifest
+            if manifest.exists() and sim.stats["requests"].get("create", 0):
+                break
+            time.sleep(0.01)
+        second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+        out, err = first.communicate(timeout=60)
+        assert first.returncode == 0, err
+        said = second.stdout + second.stderr
+        assert second.returncode == 2 and f"pid {first.pid} " in said and "since" in said, said
+        assert "Traceback" not in said and SECRET_KEY not in said + out + err
+        recorded = {c.batch_id for c in Manifest.load(manifest).chunks}
+        assert set(sim.engine.batch_ids()) == recorded and len(recorded) == 2  # every batch in the manifest
+
+
+async def test_a_job_batch_deleted_before_its_final_poll_shows_its_counts_as_last_known(tmp_path: Path) -> None:
+    with upload_sim(startup_seconds=(1e6, 1e6)) as sim:  # a batch that stays pending here
+        async with virtual_client(sim) as client:
+            df = pd.DataFrame({"asset_id": [f"{i:024x}" for i in range(1, 3)]})
+            job = bw.submit(df, prompt="x", client=client, manifest=tmp_path / "job.json",
+                            schedule=bw.Schedule(min_interval=600, max_interval=600))  # fmt: skip
+            await until(lambda: bool(job.batch_ids), "a batch")
+            (batch_id,) = job.batch_ids
+            await until(lambda: BatchPoller.shared(client, batch_id).update.batch is not None, "a first snapshot")
+            sim.engine.cancel(SECRET_KEY, batch_id)  # ended and deleted behind the job's back
+            sim.clock.advance(3 * 3600)
+            sim.engine.delete(SECRET_KEY, batch_id)
+            job.refresh()
+            snap = await asyncio.wait_for(job.wait(), 30)
+    (row,) = snap.batches
+    assert row["status"] == "last known: pending" and "not found" in row["error"].lower()
+    assert snap.state == "attention" and snap.counts["queued"] == 0  # not shown as current
+
+
+async def test_a_resubmit_right_after_resume_keeps_its_new_batches(tmp_path: Path) -> None:
+    """Regression (found on the command line's `job --retry`): the scheduler of a resumed job let the
+    manifest go while resubmit() read the outcomes, and taking it again re-read the file without the new chunks."""
+    with upload_sim(outcomes={"b": "failed:asset_unavailable"}, item_seconds=(5.0, 20.0)) as sim:
+        async with virtual_client(sim) as client:
+            path = tmp_path / "job.json"
+            df = pd.DataFrame({"asset_id": [f"{i:024x}" for i in range(1, 4)], "k": list("abc")})
+            job = bw.submit(df, prompt="x", key="k", client=client, manifest=path)
+            assert (await asyncio.wait_for(job.wait(), 60)).counts["failed"] == 1
+            job.close()
+            jobs_mod.live_jobs.clear()
+            sim.engine.config.outcomes = None
+            resumed = bw.resume_job(path, client)
+            new = await resumed.resubmit()
+            snap = await asyncio.wait_for(resumed.wait(), 60)
+            assert [len(c.custom_ids) for c in new] == [1] and snap.counts["ready"] == 3
+            assert [c.state for c in Manifest.load(path).chunks] == ["created", "created"]
+            assert len(sim.engine.batch_ids()) == 2

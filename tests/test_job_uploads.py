@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,25 +15,17 @@ from batch_widget.errors import InvalidInputError
 from batch_widget.job_widget import summary_html, summary_text
 from batch_widget.jobs import UploadCounts
 from batch_widget.jobs.snapshot import project
-from batch_widget.simulator import ManualClock, Simulator
+from batch_widget.simulator import Simulator
 
-from .conftest import SECRET_KEY, run_notebook, virtual_client
+from .conftest import run_notebook, upload_sim
+
+pytestmark = pytest.mark.usefixtures("fresh_jobs")
 
 
 @pytest.fixture
 def usim() -> Iterator[Simulator]:
-    with Simulator(
-        api_key=SECRET_KEY, seed=11, clock=ManualClock(), chunk_size=1000, asset_processing_seconds=(20, 200),
-        failed_uploads=["broken"], fail_rate=0.0, asset_creates_per_minute=4,
-    ) as s:  # fmt: skip
+    with upload_sim(asset_creates_per_minute=4) as s:
         yield s
-
-
-@pytest.fixture
-async def uclient(usim: Simulator) -> AsyncIterator[bw.BatchClient]:
-    async with virtual_client(usim, timeout=10.0) as c:
-        c.direct_upload_limit = 2000
-        yield c
 
 
 def frame(tmp_path: Path, n_files: int = 3, n_urls: int = 3) -> pd.DataFrame:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from batch_widget.poller import BatchPoller
 from batch_widget.simulator import Fault, ManualClock, Simulator
 from batch_widget.simulator.engine import ItemSpec
 
-from .conftest import PROMPT, SECRET_KEY, Displays, requests_for, run_notebook, virtual_client, vt_of
+from .conftest import PROMPT, SECRET_KEY, Displays, kernels, requests_for, run_notebook, virtual_client, vt_of
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 2500
@@ -42,13 +41,7 @@ def videos(n: int = N) -> pd.DataFrame:
     )
 
 
-@pytest.fixture(autouse=True)
-def _fresh_registry() -> Iterator[None]:
-    jobs_mod.live_jobs.clear()
-    yield
-    for job in jobs_mod.live_jobs.values():
-        job.close()
-    jobs_mod.live_jobs.clear()
+pytestmark = pytest.mark.usefixtures("fresh_jobs")
 
 
 def make_sim(**kw: Any) -> Simulator:
@@ -421,48 +414,10 @@ async def test_cancel_all_skips_waiting_chunks_and_cancels_batches(tmp_path: Pat
 # -- a fresh kernel ------------------------------------------------------------------------------
 
 
-class Kernel:
-    """Runs cells in a real kernel and collects their output, like a minimal front end."""
-
-    def __init__(self, kc: Any) -> None:
-        self.kc = kc
-
-    def run(self, code: str, timeout: float = 60) -> str:
-        msg_id = self.kc.execute(code)
-        stdout, error = "", None
-        deadline = time.monotonic() + timeout
-        while True:
-            msg = self.kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            kind, content = msg["msg_type"], msg["content"]
-            if kind == "stream":
-                stdout += content["text"]
-            elif kind == "error":
-                error = "\n".join(content["traceback"])
-            elif kind == "status" and content["execution_state"] == "idle":
-                break
-        reply = self.kc.get_shell_msg(timeout=timeout)
-        if error or reply["content"]["status"] != "ok":
-            raise AssertionError(f"cell failed: {error or reply['content']}")
-        return stdout
-
-
 @pytest.fixture
 def kernel() -> Iterator[Any]:
-    from jupyter_client.manager import KernelManager
-
-    km = KernelManager(kernel_name="python3")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWELVELABS_")}
-    km.start_kernel(cwd=str(ROOT), env=env, extra_arguments=[])
-    kc = km.client()
-    kc.start_channels()
-    kc.wait_for_ready(timeout=60)
-    try:
-        yield km, kc, Kernel(kc)
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
+    with kernels(1, ROOT) as [(km, kc, k)]:
+        yield km, kc, k
 
 
 KERNEL_SETUP = """

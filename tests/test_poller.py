@@ -225,9 +225,12 @@ def test_schedule_backs_off_while_nothing_changes_and_tightens_near_the_end() ->
         interval = s.next_interval(previous=interval, changed=False, age=hours, batch=batch, eta_s=None)
     assert interval == 60
     assert s.next_interval(previous=60, changed=True, age=300, batch=batch, eta_s=None) == 12
-    tail = snapshot(0, 3, 115)
-    assert s.next_interval(previous=60, changed=False, age=7200, batch=tail, eta_s=None) == 5
-    assert s.next_interval(previous=60, changed=False, age=7200, batch=batch, eta_s=20) == 5
+    # near the end: the batch cannot end before the items left finish (7.5 s each), or the ETA
+    assert s.next_interval(previous=60, changed=False, age=7200, batch=snapshot(0, 3, 115), eta_s=None) == 22.5
+    assert s.next_interval(previous=60, changed=False, age=7200, batch=snapshot(0, 3, 115), eta_s=20) == 10
+    assert s.next_interval(previous=60, changed=False, age=7200, batch=snapshot(0, 1, 117), eta_s=None) == 5
+    assert s.next_interval(previous=60, changed=False, age=7200, batch=batch, eta_s=20) == 10
+    assert s.next_interval(previous=60, changed=False, age=7200, batch=batch, eta_s=4) == 5
     # the ETA is compared with the interval slept (60 s), not 4 % of a long watch (18 min here)
     assert s.next_interval(previous=60, changed=True, age=27000, batch=batch, eta_s=2000) == 60
     assert s.error_interval(1, None) == 2 and s.error_interval(10, None) == 60

@@ -176,10 +176,10 @@ async def test_a_pull_is_answered_only_when_the_view_is_behind_and_pins_the_end(
     assert not {"_esm", "_css", "layout"} & set(sent[0]), "the module and styles are not resent"
     assert displays.updates == []  # still running: no pinning
     # the batch ends while the view hears nothing (as in Colab): the next pull pins the summary
-    w.poller.remove_listener(w._on_update)  # the pushes are lost
+    w.model.remove_listener(w._on_snapshot)  # the pushes are lost
     await asyncio.wait_for(w.poller.wait(), 30)
-    w.poller.add_listener(w._on_update)
-    w._on_update(w.poller.update)  # the kernel's side is current; the view is not
+    w.model.add_listener(w._on_snapshot)
+    w._on_snapshot(w.model.snapshot())  # the kernel's side is current; the view is not
     updates_before = len(displays.updates)
     w._handle_custom_msg({"type": "pull", "revision": 1}, [])
     assert len(displays.updates) > updates_before

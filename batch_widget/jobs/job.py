@@ -120,13 +120,7 @@ class Job:
         create: bool = True,
         start_over: bool = False,
     ) -> Job:
-        """The job recorded at ``path`` (a new one if there is none and ``create``), its manifest's lock held.
-
-        ``limits`` change the recorded ones (``None`` values keep them). Raises
-        :class:`~batch_widget.jobs.lock.JobLockedError` when another process runs it, and
-        :class:`~batch_widget.jobs.manifest.ManifestError` when the record is unreadable or was
-        written for another endpoint or key (``start_over=True`` keeps it aside and begins anew).
-        """
+        """The job recorded at ``path``, its manifest's lock held (see :meth:`JobRecord.open`)."""
         record = JobRecord.open(client, path, limits=limits, create=create, start_over=start_over)
         return cls(client, record, schedule=schedule)
 
@@ -283,7 +277,7 @@ class Job:
                     return await job.wait()
                 finally:
                     job._stop_tasks()
-                    job._flush()
+                    job.record.flush()
 
         snap = run_in_thread(
             run,
@@ -384,6 +378,7 @@ class Job:
         ordered, parents, newest = rows_to_retry(self.chunks, outcomes, set(statuses), max_attempts)
         if not ordered:
             return []
+        self.record.hold()  # again: the scheduler may have let the manifest go while the outcomes were read
         new_chunks = self.record.plan(ordered, attempt=None, resubmit_of=sorted(parents))
         for chunk in new_chunks:  # replaced counts per new chunk, for the overall bar
             counts: dict[str, int] = {}

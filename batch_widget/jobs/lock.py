@@ -36,7 +36,7 @@ try:
 except ImportError:  # Windows: the heartbeat lock only
     fcntl = None  # type: ignore[assignment]
 
-from ..errors import BatchWidgetError
+from ..errors import ManifestError
 from ..models import format_time
 
 __all__ = ["HEARTBEAT_S", "STALE_S", "JobLockedError", "ManifestLock"]
@@ -47,7 +47,7 @@ _NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, getattr(errno, "ENOTS
 _WARNED: set[str] = set()
 
 
-class JobLockedError(BatchWidgetError):
+class JobLockedError(ManifestError):
     """Another process (or another job object) holds the manifest: nothing was created."""
 
 

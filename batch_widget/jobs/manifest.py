@@ -50,7 +50,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast, get_args
 
-from ..errors import BatchWidgetError, InvalidInputError
+from ..errors import InvalidInputError, ManifestError
 from ..models import format_time
 from ..validation import CUSTOM_ID
 from .limits import Limits
@@ -87,10 +87,6 @@ ChunkState = Literal["planned", "creating", "created", "uncertain", "create_fail
 #: outlasted the retries (``job.retry_uploads()`` or a re-run tries again); ``canceled``: stopped
 #: by ``job.cancel()`` (resumable the same way)
 UploadState = Literal["pending", "creating", "processing", "ready", "failed", "error", "canceled"]
-
-
-class ManifestError(BatchWidgetError):
-    """The manifest cannot be used as it is: unreadable, of another version, malformed or bound elsewhere."""
 
 
 def _now() -> str:
@@ -327,7 +323,7 @@ class _Reader:
         if not isinstance(cid, str) or not CUSTOM_ID.fullmatch(cid):
             raise self.bad(where, "the custom_id is not 1-64 of letters, digits, '_', '-'")
         request = self.get(raw, "request", where, dict)
-        content = self.get(raw, "content_s", where, (int, float), default=None, nullable=True)
+        content: float | None = self.get(raw, "content_s", where, (int, float), default=None, nullable=True)
         return Row(
             custom_id=cid, index=raw.get("index"), request=request,
             asset_id=self.get(raw, "asset_id", where, str, default=None, nullable=True),

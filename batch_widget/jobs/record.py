@@ -42,6 +42,7 @@ class JobRecord:
         self._by_source: dict[str, list[str]] = {}
         self._claimed: set[str] = set()
         self._index()
+        self._seen = self._on_disk()  # the files as this process last left them
 
     @classmethod
     def open(
@@ -96,11 +97,13 @@ class JobRecord:
     # -- the one writer ---------------------------------------------------------------------------
 
     def hold(self) -> None:
-        """Hold the lock before a change; taken again after a pause, the file is read anew (another
-        process may have carried the job on meanwhile)."""
+        """Hold the lock before a change. Taken again after a pause, the record is read anew if another
+        process wrote it meanwhile (else what this process holds, written or not yet, stays)."""
         if self.lock.held:
             return
         self.lock.acquire()
+        if self._on_disk() == self._seen:
+            return
         try:
             fresh = Manifest.load(self.path) if self.path.exists() else None
             if fresh is not None:
@@ -112,29 +115,46 @@ class JobRecord:
             fresh.limits = fresh.limits or self.limits
             self.manifest.replace_with(fresh)
             self._index()
+        self._seen = self._on_disk()
 
     def commit(self, *changed: Record | Literal["meta"]) -> None:
         """Write changed records (appended to the journal; the whole file when there is none yet)."""
         self.hold()
         if changed or not self.path.exists():
             self.manifest.record(*changed)
+            self._seen = self._on_disk()
 
     def flush(self) -> None:
         """The whole record to the file, the journal folded in."""
         if self.lock.held:
             self.manifest.save()
+            self._seen = self._on_disk()
 
     def let_go(self) -> None:
         """Write the whole record and release the lock (nothing of the job runs in this process now)."""
         if self.lock.held:
             self.manifest.save()
             self.manifest.close_journal()
+            self._seen = self._on_disk()
             self.lock.release()
+
+    def _on_disk(self) -> tuple[object, ...]:
+        """What the manifest and its journal look like on disk (to tell whether someone else wrote them)."""
+        out: list[object] = []
+        for p in (self.path, self.manifest.journal_path):
+            try:
+                st = p.stat()
+            except FileNotFoundError:
+                out.append(None)
+                continue
+            out.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        return tuple(out)
 
     def reread(self) -> None:
         """Take the file as another job object of this process left it (``wait_blocking``'s worker)."""
         self.manifest.replace_with(Manifest.load(self.path))
         self._index()
+        self._seen = self._on_disk()
 
     def set_limits(self, **limits: Any) -> bool:
         """Change the limits (``None`` keeps one); True when they changed."""

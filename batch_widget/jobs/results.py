@@ -90,7 +90,8 @@ async def newest_segments(chunks: Sequence[Chunk], lines_of: LinesOf) -> pd.Data
         return _add_batch_columns(segments_to_frame([]), None)
     long = pd.concat(frames, ignore_index=True)
     newest = long.groupby("custom_id", sort=False, dropna=False)["chunk"].transform("max")
-    return long[long["chunk"] == newest].reset_index(drop=True)
+    kept: pd.DataFrame = long[long["chunk"] == newest].reset_index(drop=True)
+    return kept
 
 
 def _add_batch_columns(frame: pd.DataFrame, chunk: Chunk | None) -> pd.DataFrame:

@@ -169,17 +169,24 @@ def project(
         if chunk.state == "created" and chunk.batch_id:
             update = updates.get(chunk.batch_id)
             batch = update.batch if update is not None else None
+            ran = False  # counted as running (and so uncounted again if its watch failed)
             if batch is None and chunk.outcome is not None:
                 row["status"] = str(chunk.outcome.get("status", ""))
                 for k in ("queued", "processing", "ready", "failed", "canceled"):
                     n = int(chunk.outcome.get(k, 0))
                     row[k] = n
                     counts[k] += n
+            elif batch is None and update is not None and update.state == "error":
+                row["status"] = "unknown"  # its watch failed before it saw the batch once
             elif batch is None:
                 row["status"] = "pending"
                 row["queued"] = total
                 counts["queued"] += total
                 running += 1
+                ran = True
+            elif update is not None and update.last_known:  # the batch is gone: its counts are history
+                row["status"] = f"last known: {batch.status.value}"
+                row.update(batch.counts)
             else:
                 row["status"] = batch.status.value
                 for k, v in batch.counts.items():
@@ -187,6 +194,7 @@ def project(
                     counts[k] += v
                 if not batch.is_terminal:
                     running += 1
+                    ran = True
                     row["eta_s"] = update.eta_s if update is not None else None
                     if update is not None and update.rate_per_min:
                         rate += update.rate_per_min
@@ -196,7 +204,7 @@ def project(
                 row["error"] = update.error
                 if batch is None or not batch.is_terminal:
                     attention = True
-                    running -= 1
+                    running -= 1 if ran else 0
         elif chunk.state in ("planned", "creating"):
             counts["waiting"] += total
             row["status"] = "waiting" if chunk.state == "planned" else "creating"
