@@ -228,3 +228,24 @@ async def test_the_widgets_show_the_usage_line_at_the_end_and_in_their_static_su
     assert list(mine.batches["batch_id"]) == [created.batch_id]
     assert bw_.usage_line == mine.describe() and f"usage: {mine.describe()}" in bw_.summary_text()
     assert f"usage: {mine.describe()}" in displays.updates[-1]["text/plain"]
+
+
+def test_the_budget_holds_chunks_in_order_and_releases_them() -> None:
+    from batch_widget.jobs.budget import budget_spent, hold_over_budget, release
+    from batch_widget.jobs.manifest import Chunk, Row
+
+    rows = {f"r{i}": Row(custom_id=f"r{i}", index=i, request={}, content_s=h * 3600.0)
+            for i, h in enumerate([1, 1, 3, 0.5, 0.5])}  # fmt: skip
+    chunks = [Chunk(chunk=i, attempt=1, custom_ids=[f"r{i}"]) for i in range(5)]
+    assert hold_over_budget(chunks, rows, 2.5) == chunks  # nothing sent and 6 h planned: refused whole
+    assert all("the plan's 6.00 content hours exceed max_content_hours_total=2.5" in (c.note or "") for c in chunks)
+    assert release(chunks) == chunks and {c.state for c in chunks} == {"planned"}
+    chunks[0].created("b" * 24, None)  # 1 h sent
+    held = hold_over_budget(chunks, rows, 2.5)
+    # #1 fits (2 h); #2 would make 5 h: held, and so is every later one, though #3 alone would fit
+    assert [c.chunk for c in held] == [2, 3, 4] and chunks[1].state == "planned"
+    assert "would take the job to 5.00 of max_content_hours_total=2.5" in (chunks[2].note or "")
+    late = Chunk(chunk=5, attempt=1, custom_ids=["r4"])
+    assert hold_over_budget([*chunks, late], rows, 2.5) == [late]  # none skips ahead of a held one
+    assert chunks[1].state == "planned"  # still within the budget (it may wait for a slot meanwhile)
+    assert budget_spent(chunks, rows) == pytest.approx(1.0)

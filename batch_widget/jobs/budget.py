@@ -3,7 +3,8 @@
 Pure rules (:func:`budget_spent`, :func:`hold_over_budget`, :func:`release`) and :class:`Budget`,
 which the job's scheduler asks before each create. A chunk that would take the job past the budget
 is not created: it becomes ``over_budget`` (its rows unsent, the figures in its note), and so does
-every later planned chunk (chunks go in order). When nothing has been sent yet and the whole plan
+every later planned chunk, and every chunk planned after it until the budget is raised (chunks go
+in order). When nothing has been sent yet and the whole plan
 passes the budget, the plan is refused whole: nothing is sent. Raising the budget (re-running
 ``submit`` or ``resume_job`` with a larger ``max_content_hours_total``) puts those chunks back to
 ``planned``, and the scheduler checks them again.
@@ -41,18 +42,22 @@ def budget_spent(chunks: Sequence[Chunk], rows: Mapping[str, Row]) -> float:
 
 def hold_over_budget(chunks: Sequence[Chunk], rows: Mapping[str, Row], budget: float) -> list[Chunk]:
     """Mark the planned chunks the budget does not allow ``over_budget``; the chunks changed."""
-    planned = [c for c in chunks if c.state == "planned"]
+    first = next((i for i, c in enumerate(chunks) if c.state == "over_budget"), len(chunks))
+    behind = [c for c in chunks[first:] if c.state == "planned"]
+    for chunk in behind:  # chunks go in order: none skips ahead of one held by the budget
+        chunk.over_budget(chunks[first].note or "not sent: over max_content_hours_total")
+    planned = [c for c in chunks[:first] if c.state == "planned"]
     spent = budget_spent(chunks, rows)
     hours = [chunk_hours(c, rows) for c in planned]
     total = spent + sum(hours)
     if total <= budget + _EPS:
-        return []
+        return behind
     if spent <= _EPS:  # nothing sent yet: the plan is refused whole
         note = (f"not sent: the plan's {total:,.2f} content hours exceed max_content_hours_total={budget:g}; "
                 "re-run submit with a larger figure to send it")  # fmt: skip
         for chunk in planned:
             chunk.over_budget(note)
-        return planned
+        return planned + behind
     held: list[Chunk] = []
     for chunk, h in zip(planned, hours, strict=True):
         if held or spent + h > budget + _EPS:
@@ -63,7 +68,7 @@ def hold_over_budget(chunks: Sequence[Chunk], rows: Mapping[str, Row], budget: f
             held.append(chunk)
         else:
             spent += h
-    return held
+    return held + behind
 
 
 def release(chunks: Sequence[Chunk]) -> list[Chunk]:
