@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     )
     from .frames import join_results, results_to_frame, segments_to_frame, to_polars
     from .job_widget import JobWidget
-    from .jobs import Job, JobLockedError, ManifestError, UncertainCreateError, resume_job, submit
+    from .jobs import Job, JobLockedError, JobPlan, ManifestError, UncertainCreateError, plan, resume_job, submit
     from .models import Batch, BatchStatus, CreatedBatch, ItemStatus, ResultLine, WebhookDelivery
     from .poller import BatchPoller, Schedule
     from .widget import BatchWidget, watch
@@ -57,8 +57,8 @@ _WHERE: dict[str, str] = {
     ),
     **dict.fromkeys(("join_results", "results_to_frame", "segments_to_frame", "to_polars"), ".frames"),
     "JobWidget": ".job_widget",
-    **dict.fromkeys(("Job", "JobLockedError", "ManifestError", "UncertainCreateError", "resume_job", "submit"),
-                    ".jobs"),
+    **dict.fromkeys(("Job", "JobLockedError", "JobPlan", "ManifestError", "UncertainCreateError", "plan",
+                     "resume_job", "submit"), ".jobs"),
     **dict.fromkeys(("Batch", "BatchStatus", "CreatedBatch", "ItemStatus", "ResultLine", "WebhookDelivery"),
                     ".models"),
     **dict.fromkeys(("BatchPoller", "Schedule"), ".poller"),
@@ -110,6 +110,7 @@ __all__ = [
     "ItemStatus",
     "Job",
     "JobLockedError",
+    "JobPlan",
     "JobWidget",
     "ManifestError",
     "NotFoundError",
@@ -127,6 +128,7 @@ __all__ = [
     "join_results",
     "list_batches",
     "list_batches_blocking",
+    "plan",
     "results_to_frame",
     "resume_job",
     "segments_to_frame",

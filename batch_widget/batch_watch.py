@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,8 @@ from .validation import validate_batch_id
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .usage import Usage
+
 __all__ = ["BatchWatch", "WatchListener", "WatchSnapshot"]
 
 log = logging.getLogger("batch_widget.batch_watch")
@@ -38,6 +40,9 @@ class WatchSnapshot:
     update: PollUpdate
     #: a cancel was asked for and the batch has not ended yet
     cancel_requested: bool = False
+    #: what the batch used, one line (``Usage.describe()``); "" until :meth:`BatchWatch.usage` measured
+    #: it after the end
+    usage: str = ""
 
     @property
     def batch(self) -> Batch | None:
@@ -172,6 +177,21 @@ class BatchWatch:
         kwargs.setdefault("order", self.created_items)
         return segments_to_frame(lines, **kwargs)
 
+    async def usage(self, assets: Mapping[str, str] | None = None) -> Usage:
+        """What the batch used: content hours of completed items, input and output tokens, and the items
+        not billed (failed, canceled), from its results (see :mod:`batch_widget.usage`).
+
+        ``assets`` maps custom_id to asset id, for the content hours (one batched ``list_assets``);
+        without it those hours are reported unknown. It reads the batch's whole results, so it runs only
+        when asked (as ``to_pandas()``); measured after the end, its line goes to the listeners.
+        """
+        from .usage import measure_usage
+
+        used = await measure_usage(self.client, (await self.to_pandas()).assign(batch_id=self.batch_id), assets=assets)
+        if self.finished:
+            self._publish(replace(self._snapshot, usage=used.describe()))
+        return used
+
     async def peek_rows(self, n: int = 5) -> list[PeekRow]:
         """The first ``n`` finished items so far (fetched now, once)."""
         return await peek(self.client, [self.batch_id], n)
@@ -204,7 +224,7 @@ class BatchWatch:
     def _on_update(self, update: PollUpdate) -> None:
         if update.batch is not None and update.batch.is_terminal:
             self._cancel_requested = False
-        self._publish(WatchSnapshot(update, self._cancel_requested))
+        self._publish(WatchSnapshot(update, self._cancel_requested, self._snapshot.usage))
 
     def _set_cancel_requested(self, value: bool) -> None:
         self._cancel_requested = value

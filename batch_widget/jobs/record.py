@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from ..client import BatchClient
 from ..errors import InvalidInputError
+from ..validation import validate_batch_id
 from .lock import ManifestLock
 from .manifest import Chunk, Endpoint, Limits, Manifest, ManifestError, Record, Row, Upload
 from .rows import Prepared, jsonable_label, plan_chunks
@@ -164,6 +165,29 @@ class JobRecord:
         self.manifest.limits = new
         self.commit("meta")
         return True
+
+    def resolve(self, chunk: int, *, batch_id: str | None, action: str | None) -> Chunk:
+        """The decision about an ``uncertain`` (or refused) chunk applied to it; the caller commits it."""
+        found = [c for c in self.manifest.chunks if c.chunk == chunk]
+        if not found:
+            raise InvalidInputError(
+                f"chunk {chunk!r} is not part of this job (chunks 0 to {len(self.manifest.chunks) - 1})."
+            )
+        if found[0].state not in ("uncertain", "create_failed"):
+            raise InvalidInputError(f"chunk {chunk} is {found[0].state}, not uncertain: nothing to resolve.")
+        if (batch_id is None) == (action is None):
+            raise InvalidInputError("give exactly one of batch_id= or action='resubmit' / 'skip'.")
+        if action not in (None, "resubmit", "skip"):
+            raise InvalidInputError(f"action {action!r} is not 'resubmit' or 'skip'.")
+        self.hold()
+        target = next(c for c in self.manifest.chunks if c.chunk == chunk)  # the record as read under the lock
+        if batch_id is not None:
+            target.created(validate_batch_id(batch_id), target.created_at, note="batch id given by the user")
+        elif action == "resubmit":
+            target.replanned(note="resubmitted by the user after an uncertain create")
+        else:
+            target.skipped("skipped by the user")
+        return target
 
     # -- rows -------------------------------------------------------------------------------------
 
