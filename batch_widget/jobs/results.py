@@ -105,6 +105,11 @@ def newest_outcomes(long: pd.DataFrame) -> pd.DataFrame:
     """One row per custom_id: its newest attempt, with ``attempts`` and ``status_history``."""
     keyed = long[long["custom_id"].notna()]
     statuses = keyed["status"].astype(object).where(keyed["status"].notna(), "missing").astype(str).tolist()
+    if keyed["custom_id"].is_unique:  # every row tried once (no resubmission yet): nothing to pick
+        once = keyed.copy()
+        once["attempts"] = np.ones(len(once), dtype="int64")
+        once["status_history"] = statuses
+        return once
     history: dict[object, list[str]] = {}
     for cid, status in zip(keyed["custom_id"].astype(object).tolist(), statuses, strict=True):
         history.setdefault(cid, []).append(status)
