@@ -74,7 +74,10 @@ async def test_a_watch_displays_as_the_batch_widget(
     assert view.total == 30 and view.batch_id == w.batch_id  # the view follows the model's snapshots
     view.close()
     assert w.poller.running  # closing a view of a watch the user holds leaves the watch running
+    again = w.widget  # ...and displaying the watch again makes a new view, on the current state
+    assert again is not view and again.comm is not None and again.total == 30
     w.close()
+    assert again.comm is None
     assert not w.poller.running
 
 
