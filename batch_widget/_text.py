@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["count_of", "num", "outcome", "size"]
+__all__ = ["count_of", "hours", "num", "outcome", "size"]
 
 
 def num(n: int) -> str:
@@ -34,3 +34,8 @@ def count_of(n: int, noun: str) -> str:
     """ "1 batch", "3 batches", "1,000 rows": a count with its noun, plural when it is not 1."""
     plural = noun + ("es" if noun.endswith(("s", "x", "ch", "sh")) else "s")
     return f"{num(n)} {noun if n == 1 else plural}"
+
+
+def hours(h: float) -> str:
+    """Content or wall hours: 0.25 → "0.25 h", 12.5 → "12.5 h", 1234.56 → "1,234.6 h"."""
+    return f"{h:,.2f} h" if abs(h) < 10 else f"{h:,.1f} h"

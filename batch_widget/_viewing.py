@@ -6,17 +6,23 @@ the type (``register_view``), and the object's display hooks ask for its view (`
 view per object, made on first use. :class:`Viewed` holds those hooks: ``_ipython_display_``
 (Jupyter, Notebook 7, Colab, VS Code: IPython's display) and ``_display_`` (marimo's display
 protocol, which renders the widget it returns), and ``widget``, the view itself.
+
+The package's public face names the modules that register views (``add_view_module``) instead of
+importing them: the widget stack is loaded on the first display, not by ``import batch_widget``
+(the ``batch-widget`` command never pays for it).
 """
 
 from __future__ import annotations
 
+import importlib
 import weakref
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Viewed", "forget_view", "register_view", "view_of"]
+__all__ = ["Viewed", "add_view_module", "forget_view", "register_view", "view_of"]
 
 _FACTORIES: dict[type, Callable[[Any], Any]] = {}
+_MODULES: list[str] = []  # modules that register views, not imported yet
 _VIEWS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
@@ -25,15 +31,27 @@ def register_view(kind: type, factory: Callable[[Any], Any]) -> None:
     _FACTORIES[kind] = factory
 
 
+def add_view_module(name: str) -> None:
+    """Import the module ``name`` (which calls ``register_view``) when a view is first asked for."""
+    if name not in _MODULES:
+        _MODULES.append(name)
+
+
+def _factory(kind: type) -> Callable[[Any], Any] | None:
+    return next((_FACTORIES[k] for k in kind.__mro__ if k in _FACTORIES), None)
+
+
 def view_of(obj: Any) -> Any:
     """The one view of ``obj``, made by its type's registered factory on first use."""
     view = _VIEWS.get(obj)
     if view is None:
-        factory = next((_FACTORIES[k] for k in type(obj).__mro__ if k in _FACTORIES), None)
+        factory = _factory(type(obj))
+        while factory is None and _MODULES:
+            importlib.import_module(_MODULES[0])
+            _MODULES.pop(0)
+            factory = _factory(type(obj))
         if factory is None:
-            raise LookupError(
-                f"no view is registered for {type(obj).__name__}; import batch_widget (which loads its widgets)"
-            )
+            raise LookupError(f"no view is registered for {type(obj).__name__}; is its widget module importable?")
         view = _VIEWS[obj] = factory(obj)
     return view
 

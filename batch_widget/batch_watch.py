@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,8 @@ from .validation import validate_batch_id
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .usage import Usage
+
 __all__ = ["BatchWatch", "WatchListener", "WatchSnapshot"]
 
 log = logging.getLogger("batch_widget.batch_watch")
@@ -36,12 +38,15 @@ log = logging.getLogger("batch_widget.batch_watch")
 
 @dataclass(frozen=True)
 class WatchSnapshot:
-    """One moment of a watched batch: the latest poll, whether a cancel was asked for, and the
-    first finished items if a peek was asked for."""
+    """One moment of a watched batch: the latest poll, whether a cancel was asked for, what the
+    batch used once measured, and the first finished items if a peek was asked for."""
 
     update: PollUpdate
     #: a cancel was asked for and the batch has not ended yet
     cancel_requested: bool = False
+    #: what the batch used, one line (``Usage.describe()``); "" until :meth:`BatchWatch.usage` measured
+    #: it after the end
+    usage: str = ""
     #: the first finished items of the last peek (``()`` until one is asked for, and once the
     #: batch has ended: outputs, large and maybe private, are not kept)
     peek: tuple[PeekRow, ...] = ()
@@ -55,7 +60,8 @@ class WatchSnapshot:
         return self.update.finished
 
     def describe(self) -> str:
-        """One line: the batch's status, outcome counts and total (what ``summary_text()`` says)."""
+        """One line: the batch's status, outcome counts and total, and its usage once measured (what
+        ``summary_text()`` says)."""
         update, batch = self.update, self.update.batch
         if batch is None:
             if update.state == "error":
@@ -80,6 +86,8 @@ class WatchSnapshot:
             text += f" [webhooks: {delivered} of {len(batch.webhooks)} delivered]"
         if update.error:
             text += f" [{update.error}]"
+        if self.usage:
+            text += f"; usage: {self.usage}"
         return text
 
 
@@ -223,6 +231,21 @@ class BatchWatch(Viewed):
         kwargs.setdefault("order", self.created_items)
         return segments_to_frame(lines, **kwargs)
 
+    async def usage(self, assets: Mapping[str, str] | None = None) -> Usage:
+        """What the batch used: content hours of completed items, input and output tokens, and the items
+        not billed (failed, canceled), from its results (see :mod:`batch_widget.usage`).
+
+        ``assets`` maps custom_id to asset id, for the content hours (one batched ``list_assets``);
+        without it those hours are reported unknown. It reads the batch's whole results, so it runs only
+        when asked (as ``to_pandas()``); measured after the end, its line goes to the listeners.
+        """
+        from .usage import measure_usage
+
+        used = await measure_usage(self.client, (await self.to_pandas()).assign(batch_id=self.batch_id), assets=assets)
+        if self.finished:
+            self._publish(replace(self._snapshot, usage=used.describe()))
+        return used
+
     async def peek_rows(self, n: int = 5) -> list[PeekRow]:
         """The first ``n`` finished items so far (fetched now, once); listeners get them in the
         snapshot while the batch runs (the widget shows them under the bar)."""
@@ -259,7 +282,7 @@ class BatchWatch(Viewed):
             self._cancel_requested = False
         if update.finished:
             self._peek = ()  # outputs are not kept once the watch has ended
-        self._publish(WatchSnapshot(update, self._cancel_requested, self._peek))
+        self._publish(WatchSnapshot(update, self._cancel_requested, usage=self._snapshot.usage, peek=self._peek))
 
     def _set_cancel_requested(self, value: bool) -> None:
         self._cancel_requested = value

@@ -8,6 +8,7 @@ the static summary of :mod:`batch_widget.summary`, so a saved notebook shows the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -86,9 +87,13 @@ class JobWidget(PinnedView):
     uploads_bytes_total = traitlets.Int(0).tag(sync=True)
     #: bytes sent per second since the upload stage started (bytes per second)
     uploads_rate = traitlets.Float(0.0).tag(sync=True)
+    #: what the job used, one line (``Usage.describe()``: content hours of completed items, input /
+    #: output tokens, items not billed); "" until measured once the job has ended
+    usage_line = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, job: Job) -> None:
         self._job = job
+        self._usage_asked = False
         super().__init__()
         job.add_listener(self._on_snapshot)
         self._on_snapshot(job.snapshot())
@@ -135,12 +140,33 @@ class JobWidget(PinnedView):
             self.uploads_ready, self.uploads_failed = up.ready, up.failed
             self.uploads_bytes_sent, self.uploads_bytes_total = up.bytes_sent, up.bytes_total
             self.uploads_rate = up.rate
+            self.usage_line = snap.usage
+        if snap.finished and not snap.usage and not self._usage_asked:  # the job tells it again with the line
+            self._usage_asked = self._measure_usage()
+        self._usage_asked = self._usage_asked and snap.finished
         if snap.finished:
             # pinned again on every final snapshot: the one that Job.wait() sends comes from the
             # waiting cell, which nbclient / papermill keep (they drop the background task's)
             self.finalize(force=True)
         elif self._finalized:
             self._finalized = False  # resubmitted: live again until it ends again
+
+    def _measure_usage(self) -> bool:
+        """Measure the ended job's usage in the background (its results are kept: no results request);
+        False when no event loop runs here (``Job.wait()`` measures it itself)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+
+        async def run() -> None:
+            try:
+                await self._job.usage()
+            except Exception:  # a courtesy: the widget goes on without the line
+                log.debug("could not measure the job's usage", exc_info=True)
+
+        self._spawn(run())
+        return True
 
     async def _peek_rows(self, n: int) -> list[PeekRow]:
         return await peek(self._job.client, self._job.batch_ids, n)

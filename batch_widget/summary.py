@@ -83,8 +83,9 @@ def _iso(value: datetime | None) -> str:
 # -- one batch ----------------------------------------------------------------------------------
 
 
-def batch_text(update: PollUpdate, *, live: bool = False) -> str:
-    """One line for text-only front ends: status, outcome counts and total."""
+def batch_text(update: PollUpdate, *, live: bool = False, usage: str = "") -> str:
+    """One line for text-only front ends: status, outcome counts and total (and ``usage``, the line of
+    ``Usage.describe()``, once measured)."""
     batch = update.batch
     live_note = " - live view needs the running kernel; run `w` in a new cell to show the final summary"
     if batch is None:
@@ -112,7 +113,16 @@ def batch_text(update: PollUpdate, *, live: bool = False) -> str:
         text += f" [webhooks: {_webhook_outcome(batch)}]"
     if update.error:
         text += f" [{update.error}]"
+    if usage:
+        text += f"; usage: {usage}"
     return text
+
+
+def usage_html(usage: str) -> str:
+    """The usage line of a static summary ("" when there is none)."""
+    if not usage:
+        return ""
+    return f'<div class="bw-usage" style="margin-top:4px;opacity:.85">usage: {html.escape(usage)}</div>'
 
 
 def _webhook_outcome(batch: Batch) -> str:
@@ -135,7 +145,7 @@ def _webhook_lines(batch: Batch) -> str:
     return "".join(lines)
 
 
-def batch_html(update: PollUpdate, *, live: bool = False) -> str:
+def batch_html(update: PollUpdate, *, live: bool = False, usage: str = "") -> str:
     """Self-contained HTML (inline styles, no script, server strings escaped) of the state."""
     esc = html.escape
     batch = update.batch
@@ -166,7 +176,7 @@ def batch_html(update: PollUpdate, *, live: bool = False) -> str:
         when = f" · ended {_iso(batch.ended_at)}"
     elif batch.created_at is not None:
         when = f" · created {_iso(batch.created_at)}"
-    note = _webhook_lines(batch)
+    note = _webhook_lines(batch) + usage_html(usage)
     if update.error:
         note += (
             f'<div style="margin-top:4px;border-left:3px solid {COLOURS["failed"]};padding-left:6px">'
@@ -215,6 +225,8 @@ def job_html(snap: JobSnapshot, *, live: bool = False) -> str:
         )
         if b.get("status") in ("waiting", "creating"):
             counts = f"{num(b['total'])} rows not yet submitted"
+        elif b.get("state") == "over_budget":
+            counts = f"{num(b['total'])} rows not sent: over the budget"
         retry_of = b.get("resubmit_of") or []
         extra = f" (retry of {', '.join(str(x) for x in retry_of)})" if retry_of else ""
         rows.append(
@@ -261,5 +273,5 @@ def job_html(snap: JobSnapshot, *, live: bool = False) -> str:
         f'<div style="margin-top:6px;font-weight:600">{esc(headline)}</div>'
         f'<div style="margin-top:4px;opacity:.85">{legend(c, states)}</div>{uploads}'
         f'<table style="margin-top:6px;border-collapse:collapse;font-size:12px">{"".join(rows)}</table>'
-        f"{note}</div>"
+        f"{usage_html(snap.usage if snap.finished else '')}{note}</div>"
     )

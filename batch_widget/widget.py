@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,8 @@ from .views import PinnedView
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .usage import Usage
+
 __all__ = ["BatchWidget", "summary_html", "summary_text", "watch"]
 
 log = logging.getLogger("batch_widget.widget")
@@ -44,10 +46,11 @@ def _iso(value: datetime | None) -> str:
     return format_time(value) or ""
 
 
-def summary_text(update: PollUpdate, *, live: bool = False) -> str:
-    """The static summary's text/plain: the watch's line (``WatchSnapshot.describe``), and while the
-    batch runs a note that the live view needs the running kernel."""
-    text = WatchSnapshot(update).describe()
+def summary_text(update: PollUpdate, *, live: bool = False, usage: str = "") -> str:
+    """The static summary's text/plain: the watch's line (``WatchSnapshot.describe``, with ``usage``,
+    the line of ``Usage.describe()`` once measured), and while the batch runs a note that the live
+    view needs the running kernel."""
+    text = WatchSnapshot(update, usage=usage).describe()
     batch = update.batch
     if live and (batch is None or not (batch.is_terminal or update.last_known)):
         text += " - live view needs the running kernel; run `w` in a new cell to show the final summary"
@@ -111,6 +114,9 @@ class BatchWidget(PinnedView):
     #: the batch-completion notification per registered webhook endpoint: dicts of url, delivered
     #: (bool), attempts (int) and last_error (str or None); [] until the platform has sent it
     webhooks = traitlets.List(traitlets.Dict(), default_value=[]).tag(sync=True)
+    #: what the batch used, one line (``Usage.describe()``: content hours of completed items, input /
+    #: output tokens, items not billed); "" until ``usage()`` measured it once the batch had ended
+    usage_line = traitlets.Unicode("").tag(sync=True)
 
     def __init__(
         self,
@@ -173,6 +179,11 @@ class BatchWidget(PinnedView):
         """The results so far as a DataFrame: one row per item, failures kept (see :meth:`BatchWatch.to_pandas`)."""
         return await self._model.to_pandas(**kwargs)
 
+    async def usage(self, assets: Mapping[str, str] | None = None) -> Usage:
+        """What the batch used (see :meth:`BatchWatch.usage`); once it has ended, the widget and its static
+        summary show the line."""
+        return await self._model.usage(assets)
+
     async def to_segments(self, **kwargs: Any) -> pd.DataFrame:
         """Time-based metadata as a long DataFrame: one row per segment, start and end in seconds."""
         return await self._model.to_segments(**kwargs)
@@ -193,17 +204,20 @@ class BatchWidget(PinnedView):
     # -- display ------------------------------------------------------------------------------
 
     def summary_text(self) -> str:
-        return summary_text(self._model.snapshot().update)
+        snap = self._model.snapshot()
+        return summary_text(snap.update, usage=snap.usage)
 
     def summary_html(self) -> str:
-        return summary_html(self._model.snapshot().update)
+        snap = self._model.snapshot()
+        return summary_html(snap.update, usage=snap.usage)
 
     def _finished(self) -> bool:
         return self._model.finished
 
     def _summary(self, *, live: bool) -> tuple[str, str]:
-        update = self._model.snapshot().update
-        return summary_text(update, live=live), summary_html(update, live=live)
+        snap = self._model.snapshot()
+        text = summary_text(snap.update, live=live, usage=snap.usage)
+        return text, summary_html(snap.update, live=live, usage=snap.usage)
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -226,7 +240,8 @@ class BatchWidget(PinnedView):
         batch = update.batch
         shown: dict[str, Any] = {
             "watch_state": update.state, "error": update.error, "last_known": update.last_known,
-            "cancel_requested": snap.cancel_requested, "peek_rows": rows_to_trait(snap.peek),
+            "cancel_requested": snap.cancel_requested, "usage_line": snap.usage,
+            "peek_rows": rows_to_trait(snap.peek),
         }  # fmt: skip
         if batch is not None:
             shown.update(

@@ -35,6 +35,7 @@ const DEFAULTS: Traits = {
   uploads_bytes_sent: 0,
   uploads_bytes_total: 0,
   uploads_rate: 0,
+  usage_line: "",
 };
 
 const newModel = (init: Partial<Traits> = {}) => fakeModel(DEFAULTS, init);
@@ -194,6 +195,24 @@ describe("upload stage", () => {
       ["512 B", "8.1 MB", "34 MB", "2500 GB", "0 B"]);
     expect(uploadLine({ uploading: 1, processing: 0, ready: 0, failed: 0, sent: 1500, total: 9600, rate: 0 })).toBe(
       "uploads: 1 uploading (1.5 kB of 9.6 kB)");
+  });
+});
+
+describe("usage", () => {
+  const USED = "2,512.4 h analysed (2,490 completed) · 21.3M in / 890k out tokens · not billed: 10 failed, 0 canceled";
+
+  it("one line under the batches once the job has ended; hidden before; text only", () => {
+    const { q, model, root } = mount(RUNNING);
+    const line = q<HTMLElement>(".bw-usage");
+    expect(line.hasAttribute("hidden")).toBe(true);
+    model.update({ state: "done", ready: 2490, failed: 10, usage_line: USED } as Partial<Traits>);
+    expect(line.hasAttribute("hidden")).toBe(false);
+    expect(line.textContent).toBe(`usage: ${USED}`);
+    expect(line.previousElementSibling).toBe(root.querySelector(".bw-job-table"));
+    model.update({ usage_line: "<img src=x>" } as Partial<Traits>);
+    expect(line.querySelector("img")).toBeNull();
+    model.update({ usage_line: "" } as Partial<Traits>); // resubmitted: live again
+    expect(line.hasAttribute("hidden")).toBe(true);
   });
 });
 

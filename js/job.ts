@@ -19,7 +19,7 @@ export const TRAITS = [
   "waiting", "batches", "active", "max_active", "eta_s", "error", "cancel_requested",
   "manifest", "updated_at", "interval_s", "peek_rows", "peek_state",
   "uploads_uploading", "uploads_processing", "uploads_ready", "uploads_failed",
-  "uploads_bytes_sent", "uploads_bytes_total", "uploads_rate",
+  "uploads_bytes_sent", "uploads_bytes_total", "uploads_rate", "usage_line",
 ] as const;
 
 /** Overall bar order: outcomes, work in flight, then rows not yet submitted. */
@@ -182,6 +182,7 @@ function render({ model, el }: RenderProps): () => void {
     th.scope = "col";
   }
   const tbody = h("tbody", "", table);
+  const usage = h("div", "bw-usage", root);
 
   el.appendChild(root);
 
@@ -322,6 +323,9 @@ function render({ model, el }: RenderProps): () => void {
     uploads.classList.toggle("bw-job-uploads-failed", up.failed > 0);
 
     drawRows(rows);
+    const used = str(get("usage_line"));
+    setText(usage, used ? `usage: ${used}` : "");
+    show(usage, !!used);
     peek.draw();
     drawButtons();
   }

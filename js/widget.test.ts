@@ -36,6 +36,7 @@ const DEFAULTS: Traits = {
   peek_rows: [],
   peek_state: "",
   last_known: false,
+  usage_line: "",
 };
 
 const newModel = (init: Partial<Traits> = {}) => fakeModel(DEFAULTS, init);
@@ -719,6 +720,22 @@ describe("webhooks", () => {
     expect(visible(q(".bw-webhooks"))).toBe(false);
     model.update({ webhooks: [null, 7, { url: 5, attempts: "x" }] } as Partial<Traits>);
     expect(q(".bw-webhook").textContent).toBe("webhook 5 not delivered (0 attempts)");
+  });
+});
+
+describe("usage", () => {
+  const USED = "1.50 h analysed (4 completed) · 41k in / 312 out tokens · not billed: 1 failed, 0 canceled";
+
+  it("one line at the end once the kernel measured it; server text as text; hidden before", () => {
+    const { q, model } = mount(RUNNING);
+    expect(visible(q(".bw-usage"))).toBe(false);
+    model.update({ status: "completed", ready: 4, failed: 1, queued: 0, processing: 0, usage_line: USED } as Partial<Traits>);
+    expect(visible(q(".bw-usage"))).toBe(true);
+    expect(q(".bw-usage").textContent).toBe(`usage: ${USED}`);
+    model.update({ usage_line: "<b>x</b>" } as Partial<Traits>);
+    expect(q(".bw-usage").querySelector("b")).toBeNull();
+    model.update({ usage_line: 7 } as Partial<Traits>); // malformed: shown as what it is
+    expect(q(".bw-usage").textContent).toBe("usage: 7");
   });
 });
 

@@ -25,7 +25,7 @@ export const TRAITS = [
   "created_at", "expires_at", "ended_at",
   "rate_per_min", "eta_s", "updated_at", "interval_s",
   "watch_state", "error", "history", "cancel_requested", "webhooks", "peek_rows", "peek_state",
-  "last_known",
+  "last_known", "usage_line",
 ] as const;
 
 /** Bar / legend order: finished outcomes first, then work in flight. */
@@ -153,6 +153,7 @@ function render({ model, el }: RenderProps): () => void {
   spark.appendChild(line);
   stats.appendChild(spark);
   const hooks = h("div", "bw-webhooks", root);
+  const usage = h("div", "bw-usage", root);
   const stale = h("div", "bw-stale", root);
   stale.setAttribute("role", "status");
   const banner = h("div", "bw-error", root);
@@ -383,6 +384,9 @@ function render({ model, el }: RenderProps): () => void {
       );
     }
     show(hooks, rows.length > 0);
+    const used = str(get("usage_line"));
+    setText(usage, used ? `usage: ${used}` : "");
+    show(usage, !!used);
 
     peek.draw();
     drawButtons();

@@ -187,6 +187,15 @@ def upload_sim(**overrides: Any) -> Simulator:
 
 
 @pytest.fixture
+async def uclient(usim: Simulator) -> AsyncIterator[BatchClient]:
+    """A virtual-time client of the module's ``usim`` fixture (an ``upload_sim``); files over 2,000 bytes
+    go up in multipart uploads."""
+    async with virtual_client(usim, timeout=10.0) as c:
+        c.direct_upload_limit = 2000
+        yield c
+
+
+@pytest.fixture
 def fresh_jobs() -> Iterator[None]:
     """No live job from another test; the jobs a test leaves are closed (their manifests let go)."""
     import batch_widget.jobs as jobs

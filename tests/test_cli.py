@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from batch_widget.cli import EVENTS, main
+from batch_widget.cli import EVENTS, SCHEMA_VERSION, main
 from batch_widget.simulator import Simulator
 
 from .conftest import PROMPT, SECRET_KEY, requests_for
@@ -76,14 +76,15 @@ def finish(sim: Simulator, batch_id: str) -> None:
 def events(stdout: str) -> list[dict[str, Any]]:
     parsed = [json.loads(line) for line in stdout.splitlines()]
     for event in parsed:
-        assert set(EVENTS[event["event"]]) | {"event", "time"} == set(event), event
+        assert set(EVENTS[event["event"]]) | {"v", "event", "time"} == set(event), event
+        assert event["v"] == SCHEMA_VERSION
     return parsed
 
 
 # -- help and usage ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", ["watch", "list", "status", "cancel", "delete", "results", "submit"])
+@pytest.mark.parametrize("command", ["watch", "list", "status", "cancel", "delete", "results", "submit", "job"])
 def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([command, "--help"]) == 0
     text = capsys.readouterr().out
@@ -144,7 +145,7 @@ def test_status_list_cancel_delete(sim: Simulator) -> None:
 
     listed = events(cli(sim, "list", "--json").stdout)
     assert [e["batch_id"] for e in listed if e["event"] == "batch"] == [other, running]  # newest first
-    assert listed[-1] == {"event": "end", "time": listed[-1]["time"], "exit_code": 0}
+    assert listed[-1] == {"v": 1, "event": "end", "time": listed[-1]["time"], "exit_code": 0}
     limited = events(cli(sim, "list", "--json", "--limit", "1", "--status", "processing,pending").stdout)
     assert [e["batch_id"] for e in limited if e["event"] == "batch"] == [other]
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +40,6 @@ def usim() -> Iterator[Simulator]:
         yield s
 
 
-@pytest.fixture
-async def uclient(usim: Simulator) -> AsyncIterator[bw.BatchClient]:
-    async with virtual_client(usim, timeout=10.0) as c:
-        c.direct_upload_limit = 2000
-        yield c
-
-
 def urls(n: int, prefix: str = "ep") -> pd.DataFrame:
     return pd.DataFrame({"video": [f"https://cdn.example.com/{prefix}-{i}.mp4" for i in range(n)],
                          "name": [f"{prefix}{i}" for i in range(n)]})  # fmt: skip
@@ -61,12 +54,32 @@ def asset_creates(sim: Simulator) -> int:
     return int(sim.stats["requests"].get("asset_create", 0))
 
 
+def free(manifest: Path) -> bool:
+    """Whether no job holds the manifest (a job lets it go once every task it started has ended)."""
+    from batch_widget.jobs.lock import ManifestLock
+
+    lock = ManifestLock(manifest)
+    try:
+        lock.acquire()
+    except bw.JobLockedError:
+        return False
+    lock.release()
+    return True
+
+
 async def until(check: Any, what: str, tries: int = 500) -> None:
     for _ in range(tries):
         if check():
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"never saw: {what}")
+
+
+async def finished_job(df: pd.DataFrame, client: bw.BatchClient, path: Path) -> None:
+    """A job of ``df``'s asset ids run to its end and closed, its record left at ``path``."""
+    job = bw.submit(df, prompt="x", client=client, manifest=path)
+    await asyncio.wait_for(job.wait(), 60)
+    job.close()
 
 
 # -- 1. two processes on one manifest ------------------------------------------------------------
@@ -174,7 +187,7 @@ async def test_cancel_and_close_stop_the_upload_stage(
         assert snap.counts["canceled"] >= 5  # rows whose upload never started are canceled, not waiting
     else:
         job.close()
-    await asyncio.sleep(0.2)  # the creates in flight (2 at a time) are let finish, and recorded
+    await until(lambda: free(tmp_path / "job.json"), "the manifest let go")  # after the creates in flight end
     made = asset_creates(usim)
     await asyncio.sleep(0.5)
     assert asset_creates(usim) == made, "assets were still created after the job stopped"
@@ -270,9 +283,7 @@ async def test_a_manifest_of_another_endpoint_or_key_is_refused(
 ) -> None:
     path = tmp_path / "job.json"
     df = pd.DataFrame({"asset_id": [f"{i:024x}" for i in range(1, 4)]})
-    job = bw.submit(df, prompt="x", client=uclient, manifest=path)
-    await asyncio.wait_for(job.wait(), 60)
-    job.close()
+    await finished_job(df, uclient, path)
     with Simulator(api_key=SECRET_KEY, clock=ManualClock(), fail_rate=0.0) as other:
         async with virtual_client(other) as elsewhere:
             for start in (lambda: bw.submit(df, prompt="x", client=elsewhere, manifest=path),
@@ -361,9 +372,7 @@ async def test_a_badly_structured_manifest_is_one_clear_error(
 ) -> None:
     path = tmp_path / "job.json"
     df = pd.DataFrame({"asset_id": [f"{i:024x}" for i in range(1, 4)]})
-    job = bw.submit(df, prompt="x", client=uclient, manifest=path)
-    await asyncio.wait_for(job.wait(), 60)
-    job.close()
+    await finished_job(df, uclient, path)
     jobs_mod.live_jobs.clear()
     data = json.loads(path.read_text())
     mutate(data)
@@ -585,3 +594,23 @@ async def test_a_job_batch_deleted_before_its_final_poll_shows_its_counts_as_las
     (row,) = snap.batches
     assert row["status"] == "last known: pending" and "not found" in row["error"].lower()
     assert snap.state == "attention" and snap.counts["queued"] == 0  # not shown as current
+
+
+async def test_a_resubmit_right_after_resume_keeps_its_new_batches(tmp_path: Path) -> None:
+    """Regression (found on the command line's `job --retry`): the scheduler of a resumed job let the
+    manifest go while resubmit() read the outcomes, and taking it again re-read the file without the new chunks."""
+    with upload_sim(outcomes={"b": "failed:asset_unavailable"}, item_seconds=(5.0, 20.0)) as sim:
+        async with virtual_client(sim) as client:
+            path = tmp_path / "job.json"
+            df = pd.DataFrame({"asset_id": [f"{i:024x}" for i in range(1, 4)], "k": list("abc")})
+            job = bw.submit(df, prompt="x", key="k", client=client, manifest=path)
+            assert (await asyncio.wait_for(job.wait(), 60)).counts["failed"] == 1
+            job.close()
+            jobs_mod.live_jobs.clear()
+            sim.engine.config.outcomes = None
+            resumed = bw.resume_job(path, client)
+            new = await resumed.resubmit()
+            snap = await asyncio.wait_for(resumed.wait(), 60)
+            assert [len(c.custom_ids) for c in new] == [1] and snap.counts["ready"] == 3
+            assert [c.state for c in Manifest.load(path).chunks] == ["created", "created"]
+            assert len(sim.engine.batch_ids()) == 2

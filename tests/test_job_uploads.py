@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from batch_widget.jobs import UploadCounts
 from batch_widget.jobs.snapshot import project
 from batch_widget.simulator import Simulator
 
-from .conftest import run_notebook, upload_sim, virtual_client
+from .conftest import run_notebook, upload_sim
 
 pytestmark = pytest.mark.usefixtures("fresh_jobs")
 
@@ -26,13 +26,6 @@ pytestmark = pytest.mark.usefixtures("fresh_jobs")
 def usim() -> Iterator[Simulator]:
     with upload_sim(asset_creates_per_minute=4) as s:
         yield s
-
-
-@pytest.fixture
-async def uclient(usim: Simulator) -> AsyncIterator[bw.BatchClient]:
-    async with virtual_client(usim, timeout=10.0) as c:
-        c.direct_upload_limit = 2000
-        yield c
 
 
 def frame(tmp_path: Path, n_files: int = 3, n_urls: int = 3) -> pd.DataFrame:

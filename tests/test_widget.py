@@ -19,7 +19,7 @@ SYNCED = {
     "batch_id", "status", "analysis_mode", "total", "queued", "processing", "ready", "failed",
     "canceled", "created_at", "expires_at", "ended_at", "rate_per_min", "eta_s", "updated_at",
     "interval_s", "watch_state", "error", "history", "cancel_requested", "revision", "webhooks", "peek_rows",
-    "peek_state", "last_known",
+    "peek_state", "last_known", "usage_line",
 }  # fmt: skip
 HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 

@@ -1,32 +1,40 @@
 """``batch-widget``: run and watch batches from a terminal or CI (also ``python -m batch_widget``).
 
-Subcommands: ``watch``, ``list``, ``status``, ``cancel``, ``delete``, ``results``, ``submit``
-(``batch-widget COMMAND --help``). The same pollers and jobs as the notebook widgets, on the
-event loop of ``asyncio.run``.
+Subcommands: ``watch``, ``list``, ``status``, ``cancel``, ``delete``, ``results``, ``submit``,
+``job`` (``batch-widget COMMAND --help``). The same pollers and jobs as the notebook widgets, on
+the event loop of ``asyncio.run``.
 
-Modules: ``parser`` (the grammar and the exit codes' help), ``context`` (exit codes, the API
-key, the client), ``render`` (terminal redraw, plain lines, ``--json`` and its schema),
-``batches`` (commands on existing batches), ``submit`` (a job from a table), ``files`` (tables
-in, results out, atomically).
+Modules: ``parser`` (the grammar, the exit codes' help, which module runs each subcommand),
+``options`` (``submit``'s options, one per keyword of the library's ``submit``), ``context``
+(exit codes, the API key, the client), ``running`` (the loop, signals, a closed pipe),
+``render`` (rows as text and ``--json`` events; the schema), ``output`` (terminal redraw, plain
+lines, JSON, quiet, colours), ``batches`` (one-request commands), ``watching`` (``watch``),
+``results`` (a batch's results to a file), ``submit`` (a job from a table), ``job`` (a job from
+its manifest), ``following`` (a job's progress, shared by both), ``files`` (tables in, results
+out, atomically).
 
-Exit codes: 0 every item ready; 1 some ended failed, canceled or expired; 2 bad usage or input;
-3 an API or network error that did not recover; 130 interrupted (the batches keep running).
+Only what a subcommand needs is imported, when it runs: ``--help`` and ``status`` start without
+pandas or the widget stack (``tests/test_cli_manners.py`` keeps it so).
+
+Exit codes: 0 every item ready; 1 some ended failed, canceled or expired; 2 bad usage or input,
+or an output file that cannot be written; 3 an API or network error that did not recover;
+130 interrupted, 143 terminated (the batches keep running); 141 the output's reader went away.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import warnings
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from ..errors import BatchWidgetError
-from .context import EXIT_INTERRUPTED, EXIT_USAGE, Context, error_text, exit_code_for
-from .parser import build_parser
-from .render import EVENTS, Mode, Output
+from .context import EXIT_PIPE, EXIT_USAGE, Context
+from .output import Mode, Output, colour_wanted
+from .parser import build_parser, load_command
+from .render import EVENTS, SCHEMA_VERSION
+from .running import run
 
-__all__ = ["EVENTS", "main"]
+__all__ = ["EVENTS", "SCHEMA_VERSION", "main"]
 
 
 def _mode(json_mode: bool, stream: TextIO) -> Mode:
@@ -51,7 +59,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     -------
     int
         0 every item ready; 1 items failed, canceled or expired; 2 bad usage or input; 3 an API
-        or network error that did not recover; 130 interrupted.
+        or network error that did not recover; 130 interrupted; 141 the reader went away;
+        143 terminated.
     """
     args_list = list(sys.argv[1:] if argv is None else argv)
     out_stream, err_stream = stdout or sys.stdout, stderr or sys.stderr
@@ -59,31 +68,16 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         args = build_parser().parse_args(args_list)
     except SystemExit as stop:  # argparse: 2 after a usage error (already printed), 0 after --help
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    except BrokenPipeError:  # `--help | head -1`: the reader is gone, the rest goes nowhere
+        Output("plain", out_stream, err_stream).close_quietly()
+        return EXIT_PIPE
     ctx = Context(args, args_list)
-    out = Output(_mode(ctx.json, out_stream), out_stream, err_stream)
+    out = Output(_mode(ctx.json, out_stream), out_stream, err_stream, quiet=ctx.quiet,
+                 colour=colour_wanted(ctx.environ))  # fmt: skip
 
     def warn(message: Warning | str, *_: Any, **__: Any) -> None:
         out.note(f"batch-widget: warning: {message}")
 
-    code: int
     with warnings.catch_warnings():
         warnings.showwarning = warn
-        try:
-            code = asyncio.run(args.command(ctx, out))
-        except KeyboardInterrupt:
-            code = EXIT_INTERRUPTED
-            hint = ctx.reattach_hint()
-            message = "interrupted; the batches keep running" + (f": {hint}" if hint else "")
-            out.end_live()
-            out.say(f"\n{message}", {"event": "interrupted", "exit_code": code, "batch_ids": ctx.batch_ids,
-                                     "message": message})  # fmt: skip
-            if out.mode == "json":
-                out.end(code)
-            return code
-        except BatchWidgetError as error:
-            code = exit_code_for(error)
-            out.error(error_text(error), exit_code=code, error_type=type(error).__name__)
-        finally:
-            out.end_live()  # a bug's traceback too leaves the terminal as it was (cursor shown)
-    out.end(code)
-    return code
+        return run(load_command(args.command), ctx, out)

@@ -3,6 +3,9 @@
 The key is read from ``TWELVELABS_API_KEY`` or from the first line of ``--api-key-file``, never
 from an argument: argv shows in ``ps`` and in shell history. It goes straight into the client
 (whose repr hides it) and into no message.
+
+Light on purpose: the client (httpx) and the poller are imported when a command asks for them,
+so ``--help`` starts fast.
 """
 
 from __future__ import annotations
@@ -13,17 +16,22 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..client import API_KEY_ENV, BASE_URL_ENV, BatchClient
 from ..errors import APIError, BatchWidgetError, ConfigurationError, InvalidInputError, ManifestError, describe_error
 from ..models import Batch
-from ..poller import Schedule
+
+if TYPE_CHECKING:
+    from ..client import BatchClient
+    from ..poller import Schedule
 
 __all__ = [
     "EXIT_API",
     "EXIT_INTERRUPTED",
     "EXIT_NOT_READY",
     "EXIT_OK",
+    "EXIT_PIPE",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
     "Context",
     "UsageError",
@@ -37,7 +45,9 @@ EXIT_OK = 0  # every item ready (or the command did what it was asked)
 EXIT_NOT_READY = 1  # the batch(es) or job ended with failed, canceled or expired items
 EXIT_USAGE = 2  # bad usage or input, refused before any request
 EXIT_API = 3  # an API or network error that did not recover
-EXIT_INTERRUPTED = 130  # Ctrl-C: the batches keep running
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT): the batches keep running
+EXIT_PIPE = 141  # the reader of our output went away (128 + SIGPIPE), as `| head` expects
+EXIT_TERMINATED = 143  # SIGTERM (128 + 15), handled like Ctrl-C
 
 PROG = "batch-widget"
 
@@ -76,6 +86,8 @@ def read_api_key(key_file: str | None, environ: Mapping[str, str]) -> str:
     UsageError
         Naming both places looked at, when neither holds a key.
     """
+    from ..client import API_KEY_ENV
+
     if key_file is not None:
         try:
             text = Path(key_file).read_text(encoding="utf-8")
@@ -112,14 +124,22 @@ class Context:
     def json(self) -> bool:
         return bool(getattr(self.args, "json", False))
 
+    @property
+    def quiet(self) -> bool:
+        return bool(getattr(self.args, "quiet", False))
+
     def client(self) -> BatchClient:
         """A client from the key and ``--base-url`` (or ``TWELVELABS_BASE_URL``)."""
+        from ..client import BASE_URL_ENV, BatchClient  # here, not at the top: `--help` needs no HTTP stack
+
         key = read_api_key(getattr(self.args, "api_key_file", None), self.environ)
         base_url = getattr(self.args, "base_url", None) or self.environ.get(BASE_URL_ENV) or None
         return BatchClient(key, base_url=base_url)
 
     def schedule(self) -> Schedule:
         """The pollers' schedule, with ``--min-interval`` as its floor."""
+        from ..poller import Schedule  # the poller stack, for the commands that watch
+
         floor = float(getattr(self.args, "min_interval", 3.0))
         return Schedule(min_interval=floor, max_interval=max(60.0, floor))
 

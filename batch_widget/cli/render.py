@@ -1,38 +1,38 @@
-"""What the command line prints: a live block redrawn in place on a terminal, plain lines elsewhere, or JSON.
+"""What the command line shows: the live rows of batches and jobs, as text and as ``--json`` events.
 
-Three modes, one interface (:class:`Output`):
+Each :class:`Row` has its text (a terminal's block, or a plain timestamped line) and its JSON
+event; :mod:`.output` decides where and how they go. ``EVENTS`` is the ``--json`` schema
+(version ``SCHEMA_VERSION``, the ``v`` field of every event); the README documents it.
 
-- ``tty`` (stdout is a terminal): the live rows are one block, redrawn in place (cursor up,
-  clear line, one write per redraw, so nothing flickers) only when a row changed, plus a footer
-  clock that ticks at most once a second. Rows are cut to the terminal's width, so none wraps
-  and the cursor-up count stays right.
-- ``plain`` (a pipe, a CI log): a timestamped line per row each time that row changes, never
-  one per poll without a change; no escape sequences.
-- ``json`` (``--json``): one JSON object per line, for scripts; the schema is in ``EVENTS``.
-
-Time comes from the client's clock (``clock.py``), like everything that reads time.
+Pure and light: no pandas, no poller (their types only for the type checker), so ``status``
+starts fast.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timezone
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any
 
 from .._text import num
-from ..clock import SYSTEM_CLOCK, Clock
-from ..jobs import JobSnapshot
 from ..models import Batch
-from ..poller import PollUpdate
 
-__all__ = ["EVENTS", "Mode", "Output", "Row", "batch_payload", "batch_row", "format_duration", "job_rows"]
+if TYPE_CHECKING:
+    from ..jobs import JobSnapshot, UploadCounts
+    from ..poller import PollUpdate
 
-Mode = Literal["tty", "plain", "json"]
+__all__ = [
+    "EVENTS", "SCHEMA_VERSION", "UPLOAD_FIELDS", "Row", "batch_payload", "batch_row", "batch_text",
+    "format_duration", "job_rows", "upload_payload", "written_payload",
+]  # fmt: skip
 
-#: the fields of each ``--json`` event kind (every event also has ``event`` and ``time``)
+#: the ``v`` of every ``--json`` event: raised when a field changes meaning or goes (new fields do not)
+SCHEMA_VERSION = 1
+
+#: the fields of a job event's ``uploads`` object (``null`` when the job uploads nothing)
+UPLOAD_FIELDS = ("uploading", "processing", "ready", "failed", "canceled", "bytes_sent", "bytes_total", "rate_bps")
+
+#: the fields of each ``--json`` event kind (every event also has ``v``, ``event`` and ``time``)
 EVENTS: dict[str, tuple[str, ...]] = {
     "batch": (
         "batch_id", "status", "total", "ready", "failed", "canceled", "processing", "queued",
@@ -40,13 +40,15 @@ EVENTS: dict[str, tuple[str, ...]] = {
     ),
     "job": (
         "manifest", "state", "total", "ready", "failed", "canceled", "processing", "queued", "waiting",
-        "eta_s", "batch_ids", "message",
+        "eta_s", "batch_ids", "uploads", "message",
     ),
     "submitted": ("manifest", "batch_ids", "rows", "skipped_rows", "watch_command"),
+    "resubmitted": ("manifest", "rows", "chunks"),
+    "outcome": ("ready", "failed", "canceled", "total", "message"),
     "written": ("path", "format", "rows"),
     "deleted": ("batch_id",),
     "error": ("exit_code", "error_type", "message"),
-    "interrupted": ("exit_code", "batch_ids", "message"),
+    "interrupted": ("exit_code", "signal", "batch_ids", "message"),
     "end": ("exit_code",),
 }  # fmt: skip
 
@@ -106,7 +108,8 @@ def _counts_text(p: Mapping[str, Any]) -> str:
     return ", ".join(f"{k} {num(p.get(k) or 0)}" for k in _COUNTS)
 
 
-def _batch_text(p: Mapping[str, Any], ended: bool) -> str:
+def batch_text(p: Mapping[str, Any], ended: bool) -> str:
+    """A ``batch`` event as one line: id, status, done/total, rate, ETA, the counts."""
     if p["total"] is None:
         text = f"{p['batch_id']}  {p['status'] or p['watch'] or 'waiting'}"
     else:
@@ -122,6 +125,22 @@ def _batch_text(p: Mapping[str, Any], ended: bool) -> str:
     return text
 
 
+def upload_payload(counts: UploadCounts) -> dict[str, Any] | None:
+    """A job event's ``uploads``: distinct uploads by state, bytes, rate (``None``: nothing to upload)."""
+    if not counts.total:
+        return None
+    return {
+        "uploading": counts.uploading, "processing": counts.processing, "ready": counts.ready,
+        "failed": counts.failed, "canceled": counts.canceled, "bytes_sent": counts.bytes_sent,
+        "bytes_total": counts.bytes_total, "rate_bps": round(counts.rate, 1),
+    }  # fmt: skip
+
+
+def written_payload(path: str, rows: int) -> dict[str, Any]:
+    """The ``written`` event of a results file."""
+    return {"event": "written", "path": path, "format": path.rpartition(".")[2].lower(), "rows": rows}
+
+
 def batch_row(update: PollUpdate) -> Row:
     """The live row of one watched batch."""
     payload = batch_payload(
@@ -129,7 +148,7 @@ def batch_row(update: PollUpdate) -> Row:
         message=update.error,
     )  # fmt: skip
     ended = update.batch is not None and update.batch.is_terminal
-    return Row(update.batch_id, _batch_text(payload, ended), payload)
+    return Row(update.batch_id, batch_text(payload, ended), payload)
 
 
 def job_rows(snap: JobSnapshot) -> list[Row]:
@@ -140,7 +159,7 @@ def job_rows(snap: JobSnapshot) -> list[Row]:
         "event": "job", "manifest": snap.manifest, "state": snap.state, "total": snap.total,
         **{k: c.get(k, 0) for k in (*_COUNTS, "waiting")},
         "eta_s": None if snap.eta_s is None else round(snap.eta_s, 1), "batch_ids": batch_ids,
-        "message": snap.message or snap.error,
+        "uploads": upload_payload(snap.uploads), "message": snap.message or snap.error,
     }  # fmt: skip
     done = sum(c.get(k, 0) for k in ("ready", "failed", "canceled"))
     eta = "ended" if snap.finished else f"ETA {format_duration(snap.eta_s)}"
@@ -148,6 +167,8 @@ def job_rows(snap: JobSnapshot) -> list[Row]:
         f"job {snap.manifest}  {snap.state:<10} {num(done):>7}/{num(snap.total):<7} {eta}  "
         f"{_counts_text(c)}, waiting {num(c.get('waiting', 0))}"
     )
+    if snap.uploads.total:
+        text += f"; uploads: {snap.uploads.describe()}"
     if job["message"]:
         text += f"  [{job['message']}]"
     rows = [Row("job", text, job)]
@@ -159,115 +180,5 @@ def job_rows(snap: JobSnapshot) -> list[Row]:
         )  # fmt: skip
         shown = dict(payload, batch_id=bid or f"(chunk {b['chunk']}, not sent)".ljust(24))
         ended = str(b.get("status")) in ("completed", "canceled", "expired")
-        rows.append(Row(f"chunk {b['chunk']}", "  " + _batch_text(shown, ended), payload))
+        rows.append(Row(f"chunk {b['chunk']}", "  " + batch_text(shown, ended), payload))
     return rows
-
-
-class Output:
-    """Where a command's rows, messages and errors go, in one of the three modes."""
-
-    def __init__(self, mode: Mode, stream: TextIO, err: TextIO, clock: Clock = SYSTEM_CLOCK) -> None:
-        self.mode = mode
-        self.stream = stream
-        self.err = err
-        self.clock = clock
-        self._last: dict[str, Mapping[str, Any]] = {}  # plain / json: the last row printed, by key
-        self._rows: list[Row] = []
-        self._footer = ""
-        self._drawn: list[str] = []  # tty: the lines on screen now
-        self._started = clock.monotonic()
-        self.redraws = 0
-
-    # -- live rows ------------------------------------------------------------------------------
-
-    def live(self, rows: Sequence[Row], footer: str = "") -> None:
-        """Show the rows: redraw the block (tty), or print the rows that changed (plain, json)."""
-        self._rows, self._footer = list(rows), footer
-        if self.mode == "tty":
-            self._draw()
-            return
-        for row in rows:
-            if self._last.get(row.key) == row.payload:
-                continue
-            self._last[row.key] = row.payload
-            if self.mode == "json":
-                self._json(row.payload)
-            else:
-                self._line(f"{self._stamp()}  {row.text}")
-
-    def tick(self) -> None:
-        """The clock's second: on a terminal, redraw if the footer's elapsed time moved."""
-        if self.mode == "tty" and self._rows:
-            self._draw()
-
-    def end_live(self) -> None:
-        """Leave the block where it is (the cursor below it); later output goes underneath."""
-        if self.mode == "tty" and self._drawn:
-            self._footer = ""
-            self._draw()
-            self.stream.write("\x1b[?25h")
-            self.stream.flush()
-        self._rows, self._drawn = [], []
-
-    def _draw(self) -> None:
-        width = max(20, shutil.get_terminal_size((120, 24)).columns - 1)
-        elapsed = format_duration(self.clock.monotonic() - self._started)
-        lines = [row.text for row in self._rows]
-        if self._footer:
-            lines.append(f"{self._footer}  elapsed {elapsed}")
-        lines = [line if len(line) <= width else line[: width - 3] + "..." for line in lines]
-        if lines == self._drawn:
-            return
-        parts = ["\x1b[?25l"] if not self._drawn else [f"\r\x1b[{len(self._drawn)}A"]
-        parts += [f"\x1b[2K{line}\n" for line in lines]
-        extra = len(self._drawn) - len(lines)
-        if extra > 0:  # the block shrank: clear what is left of it, then come back up
-            parts += ["\x1b[2K\n"] * extra + [f"\x1b[{extra}A"]
-        self.stream.write("".join(parts))  # one write per redraw: no flicker
-        self.stream.flush()
-        self._drawn = lines
-        self.redraws += 1
-
-    # -- one-off output ------------------------------------------------------------------------
-
-    def say(self, text: str, payload: Mapping[str, Any] | None = None) -> None:
-        """A message: its text, or its JSON event (nothing in json mode when there is none)."""
-        if self.mode == "json":
-            if payload is not None:
-                self._json(payload)
-            return
-        self._line(text)
-
-    def error(self, message: str, *, exit_code: int, error_type: str) -> None:
-        """An error: on stderr as text, or as an ``error`` event on stdout in json mode."""
-        if self.mode == "json":
-            self._json({"event": "error", "exit_code": exit_code, "error_type": error_type, "message": message})
-            return
-        self.end_live()
-        self.err.write(f"batch-widget: error: {message}\n")
-        self.err.flush()
-
-    def note(self, message: str) -> None:
-        """A hint for a person (stderr, so it never mixes with data on stdout)."""
-        if self.mode != "json":
-            self.err.write(f"{message}\n")
-            self.err.flush()
-
-    def end(self, exit_code: int) -> None:
-        """The last word: the ``end`` event in json mode."""
-        self.end_live()
-        if self.mode == "json":
-            self._json({"event": "end", "exit_code": exit_code})
-
-    # -- plumbing -------------------------------------------------------------------------------
-
-    def _stamp(self) -> str:
-        return self.clock.now().astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    def _line(self, text: str) -> None:
-        self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def _json(self, payload: Mapping[str, Any]) -> None:
-        event = {"event": payload["event"], "time": self._stamp(), **payload}
-        self._line(json.dumps(event, ensure_ascii=False, default=str))

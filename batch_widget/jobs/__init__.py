@@ -20,13 +20,19 @@ One module per concern:
 - ``uploads``: the upload stage (files and URLs become ready assets, then rows);
 - ``results``: results fetched as batches end and kept on disk; the newest outcome of each row
   joined back onto the input rows;
-- ``submission``: ``submit`` and ``resume_job``, and the live jobs of this process.
+- ``submission``: ``submit`` and ``resume_job`` (and the check both they and ``plan`` start from), and
+  the live jobs of this process;
+- ``limits``: how a job spends the account, its budget included; ``budget``: the budget's rules;
+- ``plan``: what ``submit`` would send, with its content hours, before anything is sent;
+- ``usage``: what a job used (content hours, tokens, items not billed).
 """
 
 from .creating import UncertainCreateError
 from .job import Job, JobListener
+from .limits import Limits
 from .lock import JobLockedError
-from .manifest import DEFAULT_MANIFEST, MANIFEST_FORMAT, Chunk, Limits, Manifest, ManifestError, Row, Upload
+from .manifest import DEFAULT_MANIFEST, MANIFEST_FORMAT, Chunk, Manifest, ManifestError, Row, Upload
+from .plan import JobPlan, plan
 from .rows import Prepared, PreparedRow, plan_chunks, prepare_requests, stable_custom_id
 from .snapshot import JobSnapshot
 from .submission import LiveJobs, live_jobs, resume_job, submit
@@ -39,6 +45,7 @@ __all__ = [
     "Job",
     "JobListener",
     "JobLockedError",
+    "JobPlan",
     "JobSnapshot",
     "Limits",
     "LiveJobs",
@@ -51,6 +58,7 @@ __all__ = [
     "Upload",
     "UploadCounts",
     "live_jobs",
+    "plan",
     "plan_chunks",
     "prepare_requests",
     "resume_job",

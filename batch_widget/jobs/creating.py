@@ -34,7 +34,8 @@ from ..errors import (
 )
 from ..models import Batch, ResultLine, format_time, parse_time
 from ..retry import may_have_created
-from .manifest import Chunk, Row, Settings, Uncertain
+from .limits import Uncertain
+from .manifest import Chunk, Row, Settings
 
 __all__ = ["INTENT_SLACK_S", "CreateContext", "Matches", "Sent", "UncertainCreateError", "find_matches",
            "recover_chunk", "send_create"]  # fmt: skip

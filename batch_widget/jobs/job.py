@@ -35,7 +35,6 @@ from ..errors import (
     APIError,
     AuthenticationError,
     BatchWidgetError,
-    InvalidInputError,
     PermissionDeniedError,
     ResultLineError,
     TransportError,
@@ -44,11 +43,21 @@ from ..errors import (
 from ..models import Batch, ResultLine, format_time
 from ..peek import peek, rows_to_frame
 from ..poller import BatchPoller, PollUpdate, Schedule
-from ..validation import validate_batch_id
+from ..usage import Usage, measure_usage
+from .budget import Budget, release
 from .creating import CreateContext, UncertainCreateError, recover_chunk, send_create
 from .manifest import Chunk, Limits, Manifest, Record, Upload
 from .record import JobRecord, VideoSource
-from .results import FinishedResults, attempts_frame, join_to_inputs, newest_outcomes, newest_segments, rows_to_retry
+from .results import (
+    FinishedResults,
+    attempts_frame,
+    batch_end,
+    join_to_inputs,
+    newest_outcomes,
+    newest_segments,
+    outcomes_by_chunk,
+    rows_to_retry,
+)
 from .rows import Prepared
 from .snapshot import JobSnapshot, project, settled
 from .uploads import UploadStage
@@ -84,6 +93,9 @@ class Job:
             client, record.manifest.uploads, concurrency=self.limits.upload_concurrency, commit=record.commit,
             on_ready=self._upload_ready, on_change=self.notify,
         )  # fmt: skip
+        self._usage: Usage | None = None  # measured once the job has ended (shown by its widget)
+        self._durations: dict[str, float | None] = {}  # asset durations learned for usage, by asset id
+        self._budget = Budget(client, lambda: self.manifest.rows, lambda: self.chunks, record.commit)
         self._listeners: list[JobListener] = []
         self._task: asyncio.Task[None] | None = None
         self._upload_task: asyncio.Task[None] | None = None
@@ -108,21 +120,17 @@ class Job:
         create: bool = True,
         start_over: bool = False,
     ) -> Job:
-        """The job recorded at ``path`` (a new one if there is none and ``create``), its manifest's lock held.
-
-        ``limits`` change the recorded ones (``None`` values keep them). Raises
-        :class:`~batch_widget.jobs.lock.JobLockedError` when another process runs it, and
-        :class:`~batch_widget.jobs.manifest.ManifestError` when the record is unreadable or was
-        written for another endpoint or key (``start_over=True`` keeps it aside and begins anew).
-        """
+        """The job recorded at ``path``, its manifest's lock held (see :meth:`JobRecord.open`)."""
         record = JobRecord.open(client, path, limits=limits, create=create, start_over=start_over)
         return cls(client, record, schedule=schedule)
 
     def configure(self, **limits: Any) -> None:
         """Change the job's limits (``None`` keeps one): chunk_size, max_content_hours, max_active,
-        upload_concurrency, on_uncertain, slot_poll."""
+        upload_concurrency, on_uncertain, slot_poll, max_content_hours_total (a larger budget sends
+        the chunks that were over it)."""
         if self.record.set_limits(**limits):
             self._uploads.concurrency = self.limits.upload_concurrency
+            self.record.commit(*release(self.chunks))
 
     def add_rows(
         self,
@@ -213,7 +221,7 @@ class Job:
         if self._done is None or self._done.done() or self._done.get_loop() is not loop:
             self._done = loop.create_future()
         self._wake = asyncio.Event()
-        self._error = ""
+        self._error, self._usage = "", None
         self._task = loop.create_task(self._run(), name=f"batch_widget job {self.path.name}")
 
     def notify(self) -> None:
@@ -244,6 +252,9 @@ class Job:
         try:
             snap = await asyncio.shield(self._done)
             await self._results.settle()  # the ended batches' results are here: to_pandas() is instant
+            if self.finished:
+                with contextlib.suppress(Exception):  # the usage line is a courtesy: never fails the wait
+                    await self.usage()
             return self.snapshot() if self.finished else snap  # as of now, like the one told below
         finally:
             if self.finished:
@@ -346,26 +357,7 @@ class Job:
         ``resubmit`` may create a duplicate if the lost create did reach the API: check
         ``await bw.list_batches()`` first.
         """
-        found = [c for c in self.chunks if c.chunk == chunk]
-        if not found:
-            raise InvalidInputError(
-                f"chunk {chunk!r} is not part of this job (chunks 0 to {len(self.chunks) - 1})."
-            )
-        target = found[0]
-        if target.state not in ("uncertain", "create_failed"):
-            raise InvalidInputError(f"chunk {chunk} is {target.state}, not uncertain: nothing to resolve.")
-        if (batch_id is None) == (action is None):
-            raise InvalidInputError("give exactly one of batch_id= or action='resubmit' / 'skip'.")
-        if action not in (None, "resubmit", "skip"):
-            raise InvalidInputError(f"action {action!r} is not 'resubmit' or 'skip'.")
-        self.record.hold()
-        target = next(c for c in self.chunks if c.chunk == chunk)  # the record as read under the lock
-        if batch_id is not None:
-            target.created(validate_batch_id(batch_id), target.created_at, note="batch id given by the user")
-        elif action == "resubmit":
-            target.replanned(note="resubmitted by the user after an uncertain create")
-        else:
-            target.skipped("skipped by the user")
+        target = self.record.resolve(chunk, batch_id=batch_id, action=action)
         self.record.commit(target)
         self.start()
         self._changed()
@@ -382,22 +374,11 @@ class Job:
         attempts at once, so re-running the cell submits nothing twice.
         """
         self.record.hold()
-        outcomes: dict[int, dict[str, str]] = {}  # chunk → custom_id → its outcome there
-        for chunk in self.chunks:
-            if chunk.state != "created" or not chunk.batch_id:
-                continue
-            ended, unfinished = await self._batch_end(chunk)
-            if not ended:
-                outcomes[chunk.chunk] = dict.fromkeys(chunk.custom_ids, "unfinished")
-            elif not unfinished:
-                outcomes[chunk.chunk] = dict.fromkeys(chunk.custom_ids, "ready")
-            else:
-                lines = await self._lines(chunk.batch_id)
-                seen = {ln.custom_id: ln.status.value for ln in lines if isinstance(ln, ResultLine)}
-                outcomes[chunk.chunk] = {cid: seen.get(cid, "missing") for cid in chunk.custom_ids}
+        outcomes = await outcomes_by_chunk(self.chunks, self._batch_end, self._lines)
         ordered, parents, newest = rows_to_retry(self.chunks, outcomes, set(statuses), max_attempts)
         if not ordered:
             return []
+        self.record.hold()  # again: the scheduler may have let the manifest go while the outcomes were read
         new_chunks = self.record.plan(ordered, attempt=None, resubmit_of=sorted(parents))
         for chunk in new_chunks:  # replaced counts per new chunk, for the overall bar
             counts: dict[str, int] = {}
@@ -434,6 +415,23 @@ class Job:
         newest ready attempt, with ``batch_id``, ``chunk`` and ``attempt``; read from disk first."""
         return await newest_segments(self.chunks, self._lines)
 
+    async def usage(self) -> Usage:
+        """What the job used, per batch and in total: content hours of completed items, input and
+        output tokens, and the items not billed (failed, canceled); every attempt counts.
+
+        From the kept results (``to_pandas(history=True)``); hours from the rows (window or duration
+        columns, uploaded assets), else the assets' durations (one batched ``list_assets``, once).
+        """
+        rows = self.manifest.rows
+        used = await measure_usage(
+            self.client, await self.to_pandas(history=True), seconds={c: r.content_s for c, r in rows.items()},
+            assets={c: r.asset_id for c, r in rows.items() if r.asset_id}, cache=self._durations,
+        )  # fmt: skip
+        if self.finished:
+            self._usage = used
+            self._changed()
+        return used
+
     async def peek(self, n: int = 5) -> pd.DataFrame:
         """The first ``n`` finished rows so far across the job's batches, as a small DataFrame."""
         return rows_to_frame(await peek(self.client, self.batch_ids, n))
@@ -455,6 +453,7 @@ class Job:
             slot_poll=self.limits.slot_poll,
             uploads=self._uploads.counts() if self.manifest.uploads else None,
             before=self.record.rows_before_batches(canceling=self._cancel_requested),
+            usage=self._usage.describe() if self._usage is not None else "",
         )
 
     def close(self) -> None:
@@ -523,14 +522,8 @@ class Job:
 
     async def _batch_end(self, chunk: Chunk) -> tuple[bool, int]:
         """Whether ``chunk``'s batch has ended, and how many of its items failed or were canceled."""
-        if chunk.outcome is not None:
-            return True, int(chunk.outcome.get("failed", 0)) + int(chunk.outcome.get("canceled", 0))
-        assert chunk.batch_id is not None
-        update = self._updates.get(chunk.batch_id)
-        batch = update.batch if update is not None else None
-        if batch is None or not batch.is_terminal:
-            batch = await self.client.get(chunk.batch_id)
-        return batch.is_terminal, batch.failed_items + batch.canceled_items
+        update = self._updates.get(chunk.batch_id or "")
+        return await batch_end(self.client, chunk, update.batch if update is not None else None)
 
     async def _lines(self, batch_id: str) -> list[ResultLine | ResultLineError]:
         """A batch's results: an ended batch's were fetched as it ended (or are now), and kept."""
@@ -569,6 +562,7 @@ class Job:
 
     async def _run(self) -> None:
         try:
+            self.record.commit(*release(self.chunks))  # checked again against the budget as it is now
             for chunk in self.chunks:
                 if chunk.state == "creating":
                     await self._recover(chunk)
@@ -589,16 +583,19 @@ class Job:
                 if self._upload_task is not None and self._upload_task.done() and not self._upload_task.cancelled():
                     self._upload_task.result()  # an upload stage that stopped on an error stops the job
                 if todo is None and uploading and not self._cancel_requested:
-                    await self._pause(self.limits.slot_poll)  # every upload change wakes it
+                    assert self._wake is not None
+                    await self._wake.wait()  # no clock to watch: every upload change, and the stage's end, wake it
+                    self._wake.clear()
                     continue
-                if todo is None or self._cancel_requested:
-                    break
-                if not await self._wait_for_slot():
-                    continue
-                await self._create(todo)
-            self._set_message("")
-            while not settled(self.chunks, self._updates):
-                await self._pause(max(self.limits.slot_poll, 1.0))
+                if todo is None or self._cancel_requested:  # the batches run out; a chunk planned meanwhile goes
+                    self._set_message("")
+                    if settled(self.chunks, self._updates):
+                        break
+                    await self._pause(max(self.limits.slot_poll, 1.0))
+                elif not await self._budget.allows(todo, self.limits.max_content_hours_total):
+                    continue  # over the budget: recorded, its rows unsent
+                elif await self._wait_for_slot():
+                    await self._create(todo)
         except asyncio.CancelledError:
             raise
         except Exception as error:

@@ -12,7 +12,8 @@ On disk (``format: "batch_widget.job/3"``)::
     {"format": "batch_widget.job/3", "created_at": "...Z", "updated_at": "...Z",
      "endpoint": {"base_url": "https://api.twelvelabs.io/v1.3", "key": "<12 hex: key fingerprint>"},
      "settings": {"analysis_mode": "general", "model_name": "pegasus1.5", "defaults": {...}},
-     "limits": {"chunk_size": 1000, "max_content_hours": 2000.0, "max_active": 5, "upload_concurrency": 4},
+     "limits": {"chunk_size": 1000, "max_content_hours": 2000.0, "max_active": 5, "upload_concurrency": 4,
+                "max_content_hours_total": null | <hours: the budget>, ...},
      "rows": {"<custom_id>": {"index": <input index label>, "request": {<prompt, window...; no video>},
                               "asset_id": "<24 hex>" | null, "source": "<url or path>" | null,
                               "content_s": <seconds> | null}},
@@ -44,14 +45,15 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast, get_args
 
 from ..errors import InvalidInputError, ManifestError
 from ..models import format_time
-from ..validation import CUSTOM_ID, MAX_REQUESTS
+from ..validation import CUSTOM_ID
+from .limits import Limits
 
 __all__ = [
     "DEFAULT_MANIFEST",
@@ -75,21 +77,16 @@ VERSION = 3
 OLDEST = 1
 MANIFEST_FORMAT = f"{FORMAT_NAME}/{VERSION}"
 DEFAULT_MANIFEST = "bw_job.manifest.json"
-#: content hours in one batch, at most (the API's limit)
-MAX_CONTENT_HOURS = 2000.0
-#: batches active on an account at once, at most (the API's limit)
-ACCOUNT_MAX_ACTIVE = 5
 #: journal lines after which the job folds the journal back into the file
 COMPACT_AFTER = 5000
 #: seconds between two fsyncs of the journal (each append is written at once; see ``record``)
 SYNC_EVERY_S = 1.0
 
-ChunkState = Literal["planned", "creating", "created", "uncertain", "create_failed", "skipped"]
+ChunkState = Literal["planned", "creating", "created", "uncertain", "create_failed", "skipped", "over_budget"]
 #: ``failed``: the asset failed, vanished or was refused (permanent); ``error``: transient failures
 #: outlasted the retries (``job.retry_uploads()`` or a re-run tries again); ``canceled``: stopped
 #: by ``job.cancel()`` (resumable the same way)
 UploadState = Literal["pending", "creating", "processing", "ready", "failed", "error", "canceled"]
-Uncertain = Literal["ask", "resubmit", "skip", "raise"]
 
 
 def _now() -> str:
@@ -108,48 +105,6 @@ class Settings:
 
     def to_json(self) -> dict[str, Any]:
         return {"analysis_mode": self.analysis_mode, "model_name": self.model_name, "defaults": self.defaults}
-
-
-@dataclass(frozen=True)
-class Limits:
-    """How the job spends the account: batch sizes, slots, uploads at once, and its policies.
-
-    Checked when made, so a bad value is named before anything else happens.
-    """
-
-    chunk_size: int = MAX_REQUESTS
-    max_content_hours: float = MAX_CONTENT_HOURS
-    max_active: int = ACCOUNT_MAX_ACTIVE
-    upload_concurrency: int = 4
-    on_uncertain: Uncertain = "ask"
-    #: seconds between checks for a free slot while the account is at its cap
-    slot_poll: float = 15.0
-
-    def __post_init__(self) -> None:
-        def number(v: Any) -> bool:
-            return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-        for name, ok, rule in (
-            ("chunk_size", type(self.chunk_size) is int and 1 <= self.chunk_size <= MAX_REQUESTS,
-             f"an integer from 1 to {MAX_REQUESTS}"),
-            ("max_content_hours", number(self.max_content_hours) and 0 < self.max_content_hours <= MAX_CONTENT_HOURS,
-             f"in (0, {MAX_CONTENT_HOURS:g}]"),
-            ("max_active", type(self.max_active) is int and 1 <= self.max_active <= ACCOUNT_MAX_ACTIVE,
-             f"an integer from 1 to {ACCOUNT_MAX_ACTIVE}"),
-            ("upload_concurrency", type(self.upload_concurrency) is int and 1 <= self.upload_concurrency <= 64,
-             "an integer from 1 to 64"),
-            ("on_uncertain", self.on_uncertain in get_args(Uncertain), "one of 'ask', 'resubmit', 'skip', 'raise'"),
-            ("slot_poll", number(self.slot_poll) and self.slot_poll > 0, "a positive number of seconds"),
-        ):  # fmt: skip
-            if not ok:
-                raise InvalidInputError(f"{name} {getattr(self, name)!r} must be {rule}.")
-
-    def but(self, **changes: Any) -> Limits:
-        """These limits with the given ones changed (``None`` keeps a value as it is)."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
-
-    def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -301,6 +256,14 @@ class Chunk:
 
     def skipped(self, note: str) -> None:
         self.state, self.note = "skipped", note
+
+    def over_budget(self, note: str) -> None:
+        """Not created: it would take the job past ``max_content_hours_total`` (a larger budget sends it)."""
+        self.state, self.note = "over_budget", note
+
+    def within_budget(self) -> None:
+        """The budget was raised: back to ``planned`` (the scheduler checks it again before its create)."""
+        self.state, self.note = "planned", None
 
     def ended(self, status: str, counts: Mapping[str, int]) -> None:
         """Its batch reached a terminal status: what it ended with."""

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from ..client import BatchClient
 from ..errors import InvalidInputError
+from ..validation import validate_batch_id
 from .lock import ManifestLock
 from .manifest import Chunk, Endpoint, Limits, Manifest, ManifestError, Record, Row, Upload
 from .rows import Prepared, jsonable_label, plan_chunks
@@ -41,6 +42,7 @@ class JobRecord:
         self._by_source: dict[str, list[str]] = {}
         self._claimed: set[str] = set()
         self._index()
+        self._seen = self._on_disk()  # the files as this process last left them
 
     @classmethod
     def open(
@@ -95,11 +97,13 @@ class JobRecord:
     # -- the one writer ---------------------------------------------------------------------------
 
     def hold(self) -> None:
-        """Hold the lock before a change; taken again after a pause, the file is read anew (another
-        process may have carried the job on meanwhile)."""
+        """Hold the lock before a change. Taken again after a pause, the record is read anew if another
+        process wrote it meanwhile (else what this process holds, written or not yet, stays)."""
         if self.lock.held:
             return
         self.lock.acquire()
+        if self._on_disk() == self._seen:
+            return
         try:
             fresh = Manifest.load(self.path) if self.path.exists() else None
             if fresh is not None:
@@ -111,29 +115,46 @@ class JobRecord:
             fresh.limits = fresh.limits or self.limits
             self.manifest.replace_with(fresh)
             self._index()
+        self._seen = self._on_disk()
 
     def commit(self, *changed: Record | Literal["meta"]) -> None:
         """Write changed records (appended to the journal; the whole file when there is none yet)."""
         self.hold()
         if changed or not self.path.exists():
             self.manifest.record(*changed)
+            self._seen = self._on_disk()
 
     def flush(self) -> None:
         """The whole record to the file, the journal folded in."""
         if self.lock.held:
             self.manifest.save()
+            self._seen = self._on_disk()
 
     def let_go(self) -> None:
         """Write the whole record and release the lock (nothing of the job runs in this process now)."""
         if self.lock.held:
             self.manifest.save()
             self.manifest.close_journal()
+            self._seen = self._on_disk()
             self.lock.release()
+
+    def _on_disk(self) -> tuple[object, ...]:
+        """What the manifest and its journal look like on disk (to tell whether someone else wrote them)."""
+        out: list[object] = []
+        for p in (self.path, self.manifest.journal_path):
+            try:
+                st = p.stat()
+            except FileNotFoundError:
+                out.append(None)
+                continue
+            out.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        return tuple(out)
 
     def reread(self) -> None:
         """Take the file as another job object of this process left it (``wait_blocking``'s worker)."""
         self.manifest.replace_with(Manifest.load(self.path))
         self._index()
+        self._seen = self._on_disk()
 
     def set_limits(self, **limits: Any) -> bool:
         """Change the limits (``None`` keeps one); True when they changed."""
@@ -144,6 +165,29 @@ class JobRecord:
         self.manifest.limits = new
         self.commit("meta")
         return True
+
+    def resolve(self, chunk: int, *, batch_id: str | None, action: str | None) -> Chunk:
+        """The decision about an ``uncertain`` (or refused) chunk applied to it; the caller commits it."""
+        found = [c for c in self.manifest.chunks if c.chunk == chunk]
+        if not found:
+            raise InvalidInputError(
+                f"chunk {chunk!r} is not part of this job (chunks 0 to {len(self.manifest.chunks) - 1})."
+            )
+        if found[0].state not in ("uncertain", "create_failed"):
+            raise InvalidInputError(f"chunk {chunk} is {found[0].state}, not uncertain: nothing to resolve.")
+        if (batch_id is None) == (action is None):
+            raise InvalidInputError("give exactly one of batch_id= or action='resubmit' / 'skip'.")
+        if action not in (None, "resubmit", "skip"):
+            raise InvalidInputError(f"action {action!r} is not 'resubmit' or 'skip'.")
+        self.hold()
+        target = next(c for c in self.manifest.chunks if c.chunk == chunk)  # the record as read under the lock
+        if batch_id is not None:
+            target.created(validate_batch_id(batch_id), target.created_at, note="batch id given by the user")
+        elif action == "resubmit":
+            target.replanned(note="resubmitted by the user after an uncertain create")
+        else:
+            target.skipped("skipped by the user")
+        return target
 
     # -- rows -------------------------------------------------------------------------------------
 

@@ -30,17 +30,19 @@ from .._aio import loop_running
 from ..client import BatchClient
 from ..errors import ResultLineError
 from ..frames import join_results, results_to_frame, segments_to_frame
-from ..models import ResultLine, parse_result_line
+from ..models import Batch, ResultLine, parse_result_line
 from .manifest import Chunk, Row, Upload
 
 __all__ = [
     "BATCH_COLUMNS",
     "FinishedResults",
     "attempts_frame",
+    "batch_end",
     "empty_long_frame",
     "join_to_inputs",
     "newest_outcomes",
     "newest_segments",
+    "outcomes_by_chunk",
     "parse_body",
     "rows_to_retry",
 ]  # fmt: skip
@@ -183,6 +185,38 @@ def _mark_unsent_uploads(
     joined["status"] = joined["status"].astype(object).where(~hit, keys.map(lambda c: outcome.get(c, ("",))[0]))
     if "note" in joined.columns:
         joined["note"] = joined["note"].astype(object).where(~hit, keys.map(lambda c: outcome.get(c, ("", None))[1]))
+
+
+async def batch_end(client: BatchClient, chunk: Chunk, batch: Batch | None) -> tuple[bool, int]:
+    """Whether ``chunk``'s batch has ended, and how many of its items failed or were canceled: from its
+    recorded outcome, else its latest poll (``batch``), else one ``get``."""
+    if chunk.outcome is not None:
+        return True, int(chunk.outcome.get("failed", 0)) + int(chunk.outcome.get("canceled", 0))
+    assert chunk.batch_id is not None
+    if batch is None or not batch.is_terminal:
+        batch = await client.get(chunk.batch_id)
+    return batch.is_terminal, batch.failed_items + batch.canceled_items
+
+
+async def outcomes_by_chunk(
+    chunks: Sequence[Chunk], end_of: Callable[[Chunk], Awaitable[tuple[bool, int]]], lines_of: LinesOf
+) -> dict[int, dict[str, str]]:
+    """chunk → custom_id → its outcome there (``unfinished`` while the batch runs; results read only
+    for batches that ended with failed or canceled items)."""
+    outcomes: dict[int, dict[str, str]] = {}
+    for chunk in chunks:
+        if chunk.state != "created" or not chunk.batch_id:
+            continue
+        ended, unfinished = await end_of(chunk)
+        if not ended:
+            outcomes[chunk.chunk] = dict.fromkeys(chunk.custom_ids, "unfinished")
+        elif not unfinished:
+            outcomes[chunk.chunk] = dict.fromkeys(chunk.custom_ids, "ready")
+        else:
+            lines = await lines_of(chunk.batch_id)
+            seen = {ln.custom_id: ln.status.value for ln in lines if isinstance(ln, ResultLine)}
+            outcomes[chunk.chunk] = {cid: seen.get(cid, "missing") for cid in chunk.custom_ids}
+    return outcomes
 
 
 def rows_to_retry(

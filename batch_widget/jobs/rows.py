@@ -19,7 +19,8 @@ import pandas as pd
 
 from ..errors import InvalidInputError
 from ..validation import CUSTOM_ID, MAX_REQUESTS, build_create_body, format_type
-from .manifest import MAX_CONTENT_HOURS, Settings
+from .limits import MAX_CONTENT_HOURS
+from .manifest import Settings
 
 __all__ = ["MAX_CONTENT_HOURS", "Prepared", "PreparedRow", "jsonable_label", "plan_chunks", "prepare_requests",
            "stable_custom_id"]  # fmt: skip
@@ -340,15 +341,24 @@ def prepare_requests(
         raise InvalidInputError(
             "prompt= is not supported in time_based_metadata mode; describe segments in response_format."
         )
-    # the client's own checks, per row, so an error names the row (still before any request)
-    for row in rows:
+    # the client's own checks (still before any request): a batch's worth at once, and row by row in a
+    # group that fails, so an error names its row
+    for start in range(0, len(rows), MAX_REQUESTS):
+        group = rows[start : start + MAX_REQUESTS]
         try:
-            build_create_body(
-                analysis_mode=mode, model_name=model_name, defaults=base,
-                requests=[{**row.request, "custom_id": row.custom_id}],
-            )  # fmt: skip
-        except InvalidInputError as exc:
-            problems.add("a request the API would refuse", f"row {_label(row.label)}: {exc}")
+            build_create_body(analysis_mode=mode, model_name=model_name, defaults=base,
+                              requests=[{**row.request, "custom_id": row.custom_id} for row in group])  # fmt: skip
+            continue
+        except InvalidInputError:
+            pass
+        for row in group:
+            try:
+                build_create_body(
+                    analysis_mode=mode, model_name=model_name, defaults=base,
+                    requests=[{**row.request, "custom_id": row.custom_id}],
+                )  # fmt: skip
+            except InvalidInputError as exc:
+                problems.add("a request the API would refuse", f"row {_label(row.label)}: {exc}")
     problems.raise_if_any(len(data))
     return Prepared(mode, model_name, base, tuple(rows), pd.Series(ids, index=data.index, dtype=object))
 

@@ -54,6 +54,8 @@ class JobSnapshot:
     interval_s: float = 0.0
     #: the upload stage (all zero when the job's rows name assets only)
     uploads: UploadCounts = field(default_factory=UploadCounts)
+    #: what the job used, one line (``Usage.describe()``); "" until measured after the job ended
+    usage: str = ""
 
     @property
     def finished(self) -> bool:
@@ -81,6 +83,8 @@ class JobSnapshot:
             text += f"; uploads: {self.uploads.describe()}"
         if self.error:
             text += f" [{self.error}]"
+        if self.usage and self.finished:
+            text += f"; usage: {self.usage}"
         return text
 
 
@@ -99,8 +103,13 @@ def settled(chunks: Sequence[Chunk], updates: Mapping[str, PollUpdate]) -> bool:
 
 
 def attention_message(chunks: Sequence[Chunk], updates: Mapping[str, PollUpdate]) -> str:
-    """What needs the user: uncertain or refused chunks, batches whose watch failed."""
+    """What needs the user: chunks over the budget, uncertain or refused chunks, batches whose watch failed."""
     parts = []
+    held = [c for c in chunks if c.state == "over_budget"]
+    if held:
+        rows = sum(len(c.custom_ids) for c in held)
+        why = held[0].note or "not sent: over the budget"
+        parts.append(f"{count_of(rows, 'row')} in {count_of(len(held), 'chunk')} {why}")
     for c in chunks:
         if c.state == "uncertain":
             parts.append(f"chunk {c.chunk}: {c.error or 'create uncertain'}")
@@ -137,6 +146,7 @@ def project(
     slot_poll: float = 0.0,
     uploads: UploadCounts | None = None,
     before: RowsBeforeBatches | None = None,
+    usage: str = "",
 ) -> JobSnapshot:
     """The job as the widget shows it, from the chunks, the latest polls and the scheduler's state."""
     counts = {"ready": 0, "failed": 0, "canceled": 0, "processing": 0, "queued": 0, "waiting": 0}
@@ -250,4 +260,5 @@ def project(
         updated_at=updated_at,
         interval_s=min(intervals, default=slot_poll) if state not in FINISHED_STATES else 0.0,
         uploads=uploads or UploadCounts(),
+        usage=usage if state in FINISHED_STATES else "",
     )

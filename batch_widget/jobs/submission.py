@@ -12,6 +12,7 @@ import os
 import threading
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,15 @@ from ..client import BatchClient, default_client
 from ..errors import InvalidInputError
 from ..frontends import in_colab, under_colab_content
 from ..poller import Schedule
+from .budget import budget_spent
 from .job import Job
-from .manifest import DEFAULT_MANIFEST, Limits, Manifest, Uncertain
+from .limits import Limits, Uncertain
+from .manifest import DEFAULT_MANIFEST, Manifest
 from .record import VideoSource
-from .rows import prepare_requests
+from .rows import Prepared, prepare_requests
 from .uploads import classify_video
 
-__all__ = ["LiveJobs", "live_jobs", "resume_job", "submit"]
+__all__ = ["Checked", "LiveJobs", "check_submission", "live_jobs", "refuse_over_budget", "resume_job", "submit"]
 
 class LiveJobs:
     """The jobs this process runs, by manifest path and the client's identity (base URL, key
@@ -92,6 +95,115 @@ def _warn_if_wiped_on_reset(path: Path) -> None:
     )
 
 
+@dataclass(frozen=True)
+class Checked:
+    """A submission checked as :func:`submit` checks it, before any request: what both ``submit`` and
+    ``plan`` start from."""
+
+    data: pd.DataFrame
+    prepared: Prepared
+    #: each uploaded row's ``(kind, source, size)`` by index label (rows not in it name an asset)
+    videos: dict[Any, VideoSource]
+    #: the limits given (``None``: as recorded)
+    limits: dict[str, Any]
+    path: Path
+    client: BatchClient
+    #: this process's live job of ``path`` for the client, if any
+    job: Job | None
+    start_over: bool = False
+
+    def recorded(self) -> Manifest | None:
+        """The job's record as it stands (the live job's, else the file's; None when there is none)."""
+        if self.job is not None:
+            return self.job.manifest
+        if self.start_over:
+            return None
+        try:
+            return Manifest.load(self.path) if self.path.exists() else None
+        except Exception:
+            return None
+
+    def effective_limits(self) -> Limits:
+        """The limits the job would run with: the given ones over the recorded ones."""
+        man = self.recorded()
+        return ((man.limits if man is not None else None) or Limits()).but(**self.limits)
+
+
+def check_submission(
+    data: pd.DataFrame,
+    *,
+    asset: str = "asset_id",
+    video: str | None = None,
+    video_kind: str | None = None,
+    upload_concurrency: int | None = None,
+    prompt: str | None = None,
+    key: str | None = None,
+    prompt_column: str | None = None,
+    response_format: Mapping[str, Any] | None = None,
+    response_format_column: str | None = None,
+    start_column: str | None = None,
+    end_column: str | None = None,
+    duration_column: str | None = None,
+    analysis_mode: str | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    model_name: str = "pegasus1.5",
+    manifest: str | os.PathLike[str] = DEFAULT_MANIFEST,
+    client: BatchClient | None = None,
+    max_active: int | None = None,
+    chunk_size: int | None = None,
+    max_content_hours: float | None = None,
+    max_content_hours_total: float | None = None,
+    on_uncertain: Uncertain | None = None,
+    slot_poll: float | None = None,
+    start_over: bool = False,
+) -> Checked:
+    """Everything :func:`submit` checks before a request (the limits, every row, every video), no
+    request sent and no file written; see :func:`submit` for the parameters."""
+    limits = dict(max_active=max_active, chunk_size=chunk_size, max_content_hours=max_content_hours,
+                  upload_concurrency=upload_concurrency, on_uncertain=on_uncertain, slot_poll=slot_poll,
+                  max_content_hours_total=max_content_hours_total)  # fmt: skip
+    Limits().but(**limits)  # a bad limit is named before the rows
+    prepared = prepare_requests(
+        data, asset=video or asset, key=key, prompt=prompt, prompt_column=prompt_column,
+        response_format=response_format, response_format_column=response_format_column,
+        start_column=start_column, end_column=end_column, duration_column=duration_column,
+        analysis_mode=analysis_mode, defaults=defaults, model_name=model_name,
+    )  # fmt: skip
+    if video is not None and video not in data.columns:
+        raise InvalidInputError(f"video={video!r} is not a column of the DataFrame; columns: {list(data.columns)!r}.")
+    client = default_client(client)
+    path = Path(manifest)
+    job = live_jobs.get(path, client)
+    if job is not None:
+        known: Mapping[str, Any] = job.manifest.uploads
+    else:
+        known = _known_uploads(path) if video is not None and not start_over else {}
+    videos = _video_sources(data, video, video_kind, known) if video is not None else {}
+    return Checked(data, prepared, videos, limits, path, client, job, start_over)
+
+
+def refuse_over_budget(checked: Checked) -> None:
+    """Refuse, before anything is sent, a submission whose known content hours pass its budget."""
+    budget = checked.effective_limits().max_content_hours_total
+    if budget is None:
+        return
+    man = checked.recorded()
+    held = man.rows if man is not None else {}
+    sent = budget_spent(man.chunks, held) if man is not None else 0.0
+    new = sum(r.content_s or 0.0 for r in checked.prepared.rows if r.custom_id not in held) / 3600.0
+    waiting = sum(held[cid].content_s or 0.0 for cid in held if man is not None and cid not in man.claimed()) / 3600.0
+    if sent + new + waiting > budget:
+        raise InvalidInputError(
+            f"the job's known content hours ({_hours(sent + new + waiting)}: {_hours(sent)} already sent, "
+            f"{_hours(new + waiting)} to send) exceed max_content_hours_total={budget:g}; nothing was sent. "
+            "bw.plan(...) shows the hours per batch; pass a larger max_content_hours_total to send it."
+        )
+
+
+def _hours(h: float) -> str:
+    return f"{h:,.2f} h"
+
+
 def submit(
     data: pd.DataFrame,
     *,
@@ -115,6 +227,7 @@ def submit(
     max_active: int | None = None,
     chunk_size: int | None = None,
     max_content_hours: float | None = None,
+    max_content_hours_total: float | None = None,
     on_uncertain: Uncertain | None = None,
     schedule: Schedule | None = None,
     slot_poll: float | None = None,
@@ -171,6 +284,13 @@ def submit(
         to do with a create whose answer was lost and that matches no batch for sure: ``ask``
         marks the chunk ``uncertain`` and waits for :meth:`Job.resolve`; also ``resubmit``,
         ``skip``, ``raise``.
+    max_content_hours_total : float, optional
+        A budget of content hours for the whole job (every attempt counts; recorded in the
+        manifest). When the hours already known (duration or window columns, rows already sent)
+        exceed it, ``submit`` refuses before anything is sent, naming the figures; the job never
+        creates a batch that would take it past the budget (those chunks are ``over_budget``,
+        their rows unsent); re-run ``submit`` with a larger figure to send them.
+        ``bw.plan(...)`` shows the hours first.
     schedule : Schedule, optional
         When to poll each batch (see :class:`~batch_widget.poller.Schedule`).
     start_over : bool
@@ -182,29 +302,24 @@ def submit(
     Job
         Display it for the live job widget; ``await job.wait()``; ``await job.to_pandas()``.
     """
-    limits = dict(max_active=max_active, chunk_size=chunk_size, max_content_hours=max_content_hours,
-                  upload_concurrency=upload_concurrency, on_uncertain=on_uncertain, slot_poll=slot_poll)
-    Limits().but(**limits)  # a bad limit is named before the rows
-    prepared = prepare_requests(
-        data, asset=video or asset, key=key, prompt=prompt, prompt_column=prompt_column,
-        response_format=response_format, response_format_column=response_format_column,
-        start_column=start_column, end_column=end_column, duration_column=duration_column,
-        analysis_mode=analysis_mode, defaults=defaults, model_name=model_name,
+    checked = check_submission(
+        data, asset=asset, video=video, video_kind=video_kind, upload_concurrency=upload_concurrency, prompt=prompt,
+        key=key, prompt_column=prompt_column, response_format=response_format,
+        response_format_column=response_format_column, start_column=start_column, end_column=end_column,
+        duration_column=duration_column, analysis_mode=analysis_mode, defaults=defaults, model_name=model_name,
+        manifest=manifest, client=client, max_active=max_active, chunk_size=chunk_size,
+        max_content_hours=max_content_hours, max_content_hours_total=max_content_hours_total,
+        on_uncertain=on_uncertain, slot_poll=slot_poll, start_over=start_over,
     )  # fmt: skip
-    if video is not None and video not in data.columns:
-        raise InvalidInputError(f"video={video!r} is not a column of the DataFrame; columns: {list(data.columns)!r}.")
-    client = default_client(client)
-    path = Path(manifest)
-    _warn_if_wiped_on_reset(path)
-    job = live_jobs.get(path, client)
+    refuse_over_budget(checked)
+    _warn_if_wiped_on_reset(checked.path)
+    job = checked.job
     if job is None:
-        known = _known_uploads(path) if video is not None and not start_over else {}
-        videos = _video_sources(data, video, video_kind, known) if video is not None else {}
-        job = Job.open(client, path, limits=limits, schedule=schedule, start_over=start_over)
+        job = Job.open(checked.client, checked.path, limits=checked.limits, schedule=schedule, start_over=start_over)
         live_jobs.add(job)
     else:
-        videos = _video_sources(data, video, video_kind, job.manifest.uploads) if video is not None else {}
-        job.configure(**limits)
+        job.configure(**checked.limits)
+    prepared, videos = checked.prepared, checked.videos
     job.add_rows(prepared, videos, inputs=data)
     job.retry_uploads()  # a re-run after an outage tries the uploads that gave up again
     job.start()
@@ -251,6 +366,7 @@ def resume_job(
     on_uncertain: Uncertain | None = None,
     schedule: Schedule | None = None,
     slot_poll: float | None = None,
+    max_content_hours_total: float | None = None,
 ) -> Job:
     """Re-attach to a job from its manifest (e.g. after a kernel restart) and carry it on.
 
@@ -262,7 +378,8 @@ def resume_job(
     _warn_if_wiped_on_reset(path)
     client = default_client(client)
     limits = dict(max_active=max_active, chunk_size=chunk_size, max_content_hours=max_content_hours,
-                  upload_concurrency=upload_concurrency, on_uncertain=on_uncertain, slot_poll=slot_poll)
+                  upload_concurrency=upload_concurrency, on_uncertain=on_uncertain, slot_poll=slot_poll,
+                  max_content_hours_total=max_content_hours_total)  # fmt: skip
     job = live_jobs.get(path, client)
     if job is None:
         job = live_jobs.add(Job.open(client, path, limits=limits, schedule=schedule, create=False))

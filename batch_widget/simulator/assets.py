@@ -325,8 +325,10 @@ class AssetStore:
                 raise flat(400, "parameter_invalid", f"asset_types: {t!r} is not one of {', '.join(ASSET_TYPES)}")
         with self._lock:
             now = self.clock.now()
+            # by id when ids are given (a lookup, not a scan of every asset of every account)
+            candidates = [self._assets[a] for a in ids if a in self._assets] if ids else self._assets.values()
             rows = [
-                r for r in self._assets.values()
+                r for r in candidates
                 if r.api_key == api_key
                 and (not ids or r.asset_id in ids)
                 and (not types or r.file_type.split("/")[0] in types)

@@ -125,12 +125,12 @@ def test_job_widget_runs_to_static_summary(job_lab: H.Session) -> None:
     assert nb.page.evaluate("document.body.dataset.jpThemeLight") == "true"
     nb.page.evaluate(_WATCH_JS)
 
-    # Setup, submit + display, "the kernel is free", re-submit: every cell above the first wait.
+    # Setup, plan, submit + display, "the kernel is free", re-submit: every cell above the first wait.
     nb.select(nb.cell("waits without freezing"))
     nb.menu("Run", "Run All Above Selected Cell")
     submit = nb.code_cell("job = bw.submit(")
     nb.wait_visible(submit.locator(".bw-root.bw-job"), 60, "the live job view")
-    nb.wait_executed(4, timeout=60)
+    nb.wait_executed(5, timeout=60)  # setup, plan, submit, "the kernel is free", re-submit
     nb.code_cell("again = bw.submit(").locator(
         ".jp-OutputArea-output", has_text="same job: True | rows already in the job, skipped: 2500"
     ).wait_for(timeout=10_000)
@@ -175,12 +175,16 @@ def test_job_widget_runs_to_static_summary(job_lab: H.Session) -> None:
     assert all(re.fullmatch(r"\d[\d,]* rows waiting", t) for t in seen["waitingRows"]), seen
 
     # Both displays of the job are now the static summary, with the same final counts.
-    finals = []
+    finals, statics = [], []
     for cell in (submit, resub):
+        cell.scroll_into_view_if_needed()  # JupyterLab skips rendering off-screen cells: innerText reads empty
+        time.sleep(0.2)
         st = job_state(cell)
         assert not st["live"] and st["roots"] == 0 and st["static"], f"not replaced by the summary: {st}"
         finals.append(parse_job_summary(st["static"]))
+        statics.append(st["static"])
     assert finals[0] == finals[1], finals
+    assert all(re.search(r"usage: [\d,.]+ h analysed \([\d,]+ completed\)", t) for t in statics), statics
     state, counts, total = finals[0]
     assert (state, total) == ("done", ROWS), finals[0]
     text = "\n".join(nb.code_cell("status_history").locator(".jp-OutputArea-output").all_inner_texts())
