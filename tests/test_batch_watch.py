@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -173,3 +176,21 @@ def test_wait_blocking_on_the_watch_from_a_script(sim: Simulator) -> None:
     assert final.is_terminal and w.finished and seen[-1].batch == final
     assert w.summary_text().startswith(f"Batch {batch_id} completed: ")
     w.close()
+
+
+def test_a_watch_made_without_the_widget_module_finds_its_view_on_first_display(sim: Simulator) -> None:
+    """The command line holds a BatchWatch without importing the widget stack; displayed, it still
+    shows the batch widget (its module is imported then, as a job's is)."""
+    script = f"""
+import sys
+import batch_widget as bw
+from batch_widget.batch_watch import BatchWatch
+w = BatchWatch("{"a" * 24}", bw.BatchClient({sim.api_key!r}, base_url={sim.base_url!r}))
+assert "batch_widget.widget" not in sys.modules
+assert isinstance(w.widget, bw.BatchWidget) and w.widget.model is w and w._display_() is w.widget
+w.close()
+print("ok")
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWELVELABS_")}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
