@@ -67,6 +67,7 @@ _WHERE: dict[str, str] = {
 
 # a Job is drawn by the widget layer, which registers its view when imported: on first display
 _viewing.add_view_module(__name__ + ".job_widget")
+_viewing.add_view_module(__name__ + ".widget")  # and a BatchWatch (bw.watch() imports it anyway)
 
 
 def __getattr__(name: str) -> Any:

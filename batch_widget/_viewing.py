@@ -1,8 +1,11 @@
 """Which live view shows an object of a lower layer, so that the lower layer imports no widget.
 
-A :class:`~batch_widget.jobs.Job` is displayed as a widget, yet jobs know nothing of widgets:
-the widget layer registers a view factory for the type (``register_view``), and the job's
-``_ipython_display_`` asks for its view (``view_of``). One view per object, made on first use.
+A :class:`~batch_widget.jobs.Job` or a :class:`~batch_widget.batch_watch.BatchWatch` is displayed
+as a widget, yet neither knows anything of widgets: the widget layer registers a view factory for
+the type (``register_view``), and the object's display hooks ask for its view (``view_of``). One
+view per object, made on first use. :class:`Viewed` holds those hooks: ``_ipython_display_``
+(Jupyter, Notebook 7, Colab, VS Code: IPython's display) and ``_display_`` (marimo's display
+protocol, which renders the widget it returns), and ``widget``, the view itself.
 
 The package's public face names the modules that register views (``add_view_module``) instead of
 importing them: the widget stack is loaded on the first display, not by ``import batch_widget``
@@ -16,7 +19,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["add_view_module", "forget_view", "register_view", "view_of"]
+__all__ = ["Viewed", "add_view_module", "forget_view", "register_view", "view_of"]
 
 _FACTORIES: dict[type, Callable[[Any], Any]] = {}
 _MODULES: list[str] = []  # modules that register views, not imported yet
@@ -53,6 +56,29 @@ def view_of(obj: Any) -> Any:
     return view
 
 
-def forget_view(obj: Any) -> None:
-    """Let go of ``obj``'s view (its displays stay as they are), so neither is kept alive by the other."""
-    _VIEWS.pop(obj, None)
+def forget_view(obj: Any, view: Any = None) -> Any:
+    """Let go of ``obj``'s view (its displays stay as they are), so neither is kept alive by the other.
+
+    With ``view``, only if that is ``obj``'s view (a view closing itself). Returns the view let go
+    of, or None.
+    """
+    if view is not None and _VIEWS.get(obj) is not view:
+        return None
+    return _VIEWS.pop(obj, None)
+
+
+class Viewed:
+    """Displayed as its registered view, in every front end; the object itself imports no widget."""
+
+    @property
+    def widget(self) -> Any:
+        """The live view of this object (one per object, made on first use; every display shows it)."""
+        return view_of(self)
+
+    def _ipython_display_(self, **kwargs: Any) -> None:
+        """IPython's display (JupyterLab, Notebook 7, Colab, VS Code): the view's displays."""
+        self.widget._ipython_display_(**kwargs)
+
+    def _display_(self) -> Any:
+        """marimo's display protocol: marimo renders the object this returns (the widget)."""
+        return self.widget

@@ -2,10 +2,12 @@
 
 A :class:`BatchWatch` is to one batch what a :class:`~batch_widget.jobs.Job` is to many: it owns
 the watch (a share of the batch's shared :class:`~batch_widget.poller.BatchPoller`), the cancel
-state, and the ways to the results (``to_pandas``, ``to_segments``, ``peek``), and hands a
-:class:`WatchSnapshot` to its listeners after every change. It imports no widget: the widget
-layer registers the batch widget as its view (``_viewing.register_view``), so displaying a
-``BatchWatch`` shows the live widget, and the command line can drive the same model.
+state, the first finished items when asked (``peek``), and the ways to the results
+(``to_pandas``, ``to_segments``), and hands a :class:`WatchSnapshot` to its listeners after every
+change. ``bw.watch()`` returns one. It imports no widget: the widget layer registers the batch
+widget as its view (``_viewing.register_view``), so displaying a ``BatchWatch`` (a cell's last
+line in Jupyter, Colab, VS Code or marimo) shows the live widget, ``watch.widget`` is that widget,
+and the command line can drive the same model without one.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from ._viewing import forget_view, view_of
+from ._text import num, outcome
+from ._viewing import Viewed, forget_view
 from .client import BatchClient, default_client
 from .models import Batch, CreatedItem
 from .peek import PeekRow, peek, rows_to_frame
@@ -35,7 +38,8 @@ log = logging.getLogger("batch_widget.batch_watch")
 
 @dataclass(frozen=True)
 class WatchSnapshot:
-    """One moment of a watched batch: the latest poll, and whether a cancel was asked for."""
+    """One moment of a watched batch: the latest poll, whether a cancel was asked for, what the
+    batch used once measured, and the first finished items if a peek was asked for."""
 
     update: PollUpdate
     #: a cancel was asked for and the batch has not ended yet
@@ -43,6 +47,9 @@ class WatchSnapshot:
     #: what the batch used, one line (``Usage.describe()``); "" until :meth:`BatchWatch.usage` measured
     #: it after the end
     usage: str = ""
+    #: the first finished items of the last peek (``()`` until one is asked for, and once the
+    #: batch has ended: outputs, large and maybe private, are not kept)
+    peek: tuple[PeekRow, ...] = ()
 
     @property
     def batch(self) -> Batch | None:
@@ -52,12 +59,47 @@ class WatchSnapshot:
     def finished(self) -> bool:
         return self.update.finished
 
+    def describe(self) -> str:
+        """One line: the batch's status, outcome counts and total, and its usage once measured (what
+        ``summary_text()`` says)."""
+        update, batch = self.update, self.update.batch
+        if batch is None:
+            if update.state == "error":
+                text = f"Batch {update.batch_id}: the watch ended before any status arrived"
+            elif update.state == "stopped":
+                text = f"Batch {update.batch_id}: the watch was stopped before any status arrived"
+            else:
+                text = f"Batch {update.batch_id}: waiting for the first status"
+            return text + (f" ({update.error})" if update.error else "")
+        if batch.is_terminal:
+            text = f"Batch {batch.batch_id} {batch.status.value}: {outcome(batch.counts)} of {num(batch.total_items)}"
+        else:
+            # a watch that failed (the batch deleted, say) keeps its last snapshot: said so, never as current
+            status = f"last known {batch.status.value}" if update.last_known else batch.status.value
+            text = (
+                f"Batch {batch.batch_id} {status}: {num(batch.done_items)} of {num(batch.total_items)} "
+                f"done ({outcome(batch.counts)}; {num(batch.processing_items)} processing, "
+                f"{num(batch.queued_items)} queued)"
+            )
+        if batch.webhooks:
+            delivered = sum(1 for w in batch.webhooks if w.delivered)
+            text += f" [webhooks: {delivered} of {len(batch.webhooks)} delivered]"
+        if update.error:
+            text += f" [{update.error}]"
+        if self.usage:
+            text += f"; usage: {self.usage}"
+        return text
+
 
 WatchListener = Callable[[WatchSnapshot], None]
 
 
-class BatchWatch:
+class BatchWatch(Viewed):
     """A batch being watched: wait for it, cancel it, read its results; snapshots to listeners.
+
+    ``bw.watch()`` makes one and displays it; display it again (``w`` as a cell's last line) for
+    the live widget, or its static summary once the batch has ended. ``w.widget`` is the widget
+    (its traits, ``pulls``, ``revision``), the same object every display of the watch shows.
 
     Parameters
     ----------
@@ -91,6 +133,7 @@ class BatchWatch:
         self.batch_id = self.poller.batch_id
         self.created_items = tuple(created_items) if created_items else None
         self._cancel_requested = False
+        self._peek: tuple[PeekRow, ...] = ()
         self._snapshot = WatchSnapshot(self.poller.update)
         self._listeners: list[WatchListener] = []
         self._closed = False
@@ -98,7 +141,7 @@ class BatchWatch:
         self.poller.acquire()
 
     def __repr__(self) -> str:
-        return f"<BatchWatch {self.batch_id} {self.poller.update.state}>"
+        return f"<BatchWatch {self.summary_text()}>"
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -115,6 +158,10 @@ class BatchWatch:
         """The watch as it is now (what listeners received last)."""
         return self._snapshot
 
+    def summary_text(self) -> str:
+        """One line: the batch's status, outcome counts and total (the static summary's text)."""
+        return self._snapshot.describe()
+
     def add_listener(self, listener: WatchListener) -> None:
         """Call ``listener(snapshot)`` after every change of the watch."""
         self._listeners.append(listener)
@@ -128,9 +175,16 @@ class BatchWatch:
     async def wait(self) -> Batch:
         """Wait, without blocking the event loop, until the batch ends; return the final snapshot.
 
-        Raises the fatal error (e.g. ``NotFoundError``) if the watch ended on one.
+        Raises the fatal error (e.g. ``NotFoundError``) if the watch ended on one. The final
+        snapshot goes to the listeners once more from here, so the widget pins its static summary
+        from the waiting cell too (nbclient / papermill keep that one, and drop the one the
+        background task sent, which carries the parent of the cell that started the watch).
         """
-        return await self.poller.wait()
+        try:
+            return await self.poller.wait()
+        finally:
+            if self.finished:
+                self._publish(self._snapshot)
 
     def wait_blocking(self) -> Batch:
         """Block the calling thread until the batch ends (for scripts); listeners get the end."""
@@ -193,38 +247,42 @@ class BatchWatch:
         return used
 
     async def peek_rows(self, n: int = 5) -> list[PeekRow]:
-        """The first ``n`` finished items so far (fetched now, once)."""
-        return await peek(self.client, [self.batch_id], n)
+        """The first ``n`` finished items so far (fetched now, once); listeners get them in the
+        snapshot while the batch runs (the widget shows them under the bar)."""
+        rows = await peek(self.client, [self.batch_id], n)
+        if not self.finished:
+            self._peek = tuple(rows)
+            self._publish(replace(self._snapshot, peek=self._peek))
+        return rows
 
     async def peek(self, n: int = 5) -> pd.DataFrame:
-        """The first ``n`` finished items so far, as a small DataFrame."""
+        """The first ``n`` finished items so far (ready ones with the start of their output, failed
+        ones with their error), as a small DataFrame; shown under the widget's bar too, until the end.
+
+        Fetched now, once (never on a timer), on the event loop: other watches keep updating.
+        """
         return rows_to_frame(await self.peek_rows(n))
 
     def close(self) -> None:
-        """Give up this watch's share of the polling (the last one out stops the poller)."""
+        """Give up this watch's share of the polling (the last one out stops the poller), and
+        close its widget if one was made (as closing the widget did when ``watch()`` returned it)."""
         if self._closed:
             return
         self._closed = True
         self.poller.remove_listener(self._on_update)
         self.poller.release()
-        forget_view(self)
-
-    # -- display: the widget layer registers the view (this module imports no widget) -----------
-
-    @property
-    def widget(self) -> Any:
-        """The live view of this watch (the batch widget), made on first use."""
-        return view_of(self)
-
-    def _ipython_display_(self, **kwargs: Any) -> None:
-        self.widget._ipython_display_(**kwargs)
+        view = forget_view(self)
+        if view is not None:
+            view.close()
 
     # -- plumbing -------------------------------------------------------------------------------
 
     def _on_update(self, update: PollUpdate) -> None:
         if update.batch is not None and update.batch.is_terminal:
             self._cancel_requested = False
-        self._publish(WatchSnapshot(update, self._cancel_requested, self._snapshot.usage))
+        if update.finished:
+            self._peek = ()  # outputs are not kept once the watch has ended
+        self._publish(WatchSnapshot(update, self._cancel_requested, usage=self._snapshot.usage, peek=self._peek))
 
     def _set_cancel_requested(self, value: bool) -> None:
         self._cancel_requested = value

@@ -1,9 +1,10 @@
-"""The live widget: a projection of a :class:`~batch_widget.batch_watch.BatchWatch`'s snapshots onto synced traits.
+"""The batch widget: a projection of a :class:`~batch_widget.batch_watch.BatchWatch`'s snapshots onto synced traits.
 
-The watch is the model (the poller's share, the cancel state, the results); the widget is its
-view, registered for the type (``_viewing``), as the job widget is for a job. This is the one
-place where async work meets traitlets. The JS view (``js/widget.ts``) draws
-from these traits only; it sends two actions back as messages: ``cancel`` and ``refresh``.
+The watch is the model (the poller's share, the cancel state, the peek, the results) and what
+:func:`watch` returns; the widget is its view, registered for the type (``_viewing``), as the job
+widget is for a job: displaying the watch shows it, and ``w.widget`` is it. This is the one
+place where async work meets traitlets. The JS view (``js/widget.ts``) draws from these traits
+only; it sends actions back as messages: ``cancel``, ``refresh``, ``peek`` and ``pull``.
 
 When the batch ends, every display of the widget is replaced (by display id) with the static
 summary of :mod:`batch_widget.summary`, so a saved notebook shows the final state.
@@ -20,14 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets
 
-from ._viewing import register_view
+from ._viewing import forget_view, register_view
 from .batch_watch import BatchWatch, WatchSnapshot
 from .client import BatchClient
 from .models import Batch, CreatedItem, format_time
-from .peek import PeekRow
-from .poller import BatchPoller, Schedule
+from .peek import PeekRow, rows_to_trait
+from .poller import BatchPoller, PollUpdate, Schedule
 from .summary import batch_html as summary_html
-from .summary import batch_text as summary_text
 from .views import PinnedView
 
 if TYPE_CHECKING:
@@ -46,11 +46,24 @@ def _iso(value: datetime | None) -> str:
     return format_time(value) or ""
 
 
+def summary_text(update: PollUpdate, *, live: bool = False, usage: str = "") -> str:
+    """The static summary's text/plain: the watch's line (``WatchSnapshot.describe``, with ``usage``,
+    the line of ``Usage.describe()`` once measured), and while the batch runs a note that the live
+    view needs the running kernel."""
+    text = WatchSnapshot(update, usage=usage).describe()
+    batch = update.batch
+    if live and (batch is None or not (batch.is_terminal or update.last_known)):
+        text += " - live view needs the running kernel; run `w` in a new cell to show the final summary"
+    return text
+
+
 class BatchWidget(PinnedView):
-    """Live view of one batch. Create it with :func:`watch`, or display a :class:`BatchWatch`.
+    """Live view of one batch: display the :class:`BatchWatch` that :func:`watch` returns (``w``),
+    or reach it as ``w.widget``, rather than building one.
 
     The synced traits are a projection of the watch's latest snapshot; nothing else is synced,
     and never the API key. Its methods (``wait``, ``cancel``, ``to_pandas``...) are the watch's.
+    Built directly (``BatchWidget(batch_id, client)``) it makes its own watch and closes it with itself.
     """
 
     _esm = _STATIC / "widget.js"
@@ -145,16 +158,10 @@ class BatchWidget(PinnedView):
     async def wait(self) -> Batch:
         """Wait, without blocking the kernel, until the batch ends; return the final snapshot.
 
-        Also pins the final summary into this cell's displays, so nbclient / papermill runs
-        capture it.
+        The watch tells its final snapshot again from this cell, and the widget pins its final
+        summary into its displays from here, so nbclient / papermill runs capture it.
         """
-        try:
-            return await self._model.wait()
-        finally:
-            if self._model.finished:
-                # again from this cell: nbclient / papermill drop the update the background
-                # task sent, since it carries the parent of the cell that created the watch
-                self.finalize(force=True)
+        return await self._model.wait()
 
     def wait_blocking(self) -> Batch:
         """Blocking twin of :meth:`wait` for scripts; in a notebook the display pauses meanwhile."""
@@ -182,10 +189,14 @@ class BatchWidget(PinnedView):
         return await self._model.to_segments(**kwargs)
 
     def close(self) -> None:
-        """Stop this view; a watch made by the widget gives up its share of the polling with it."""
+        """Stop this view; a watch made by the widget gives up its share of the polling with it.
+
+        The view of a watch the user holds closes alone (the watch runs on; displaying it again
+        makes a new view)."""
         model: BatchWatch | None = getattr(self, "_model", None)  # None when __init__ refused its input
         if model is not None:
             model.remove_listener(self._on_snapshot)
+            forget_view(model, self)
             if self._owns_model:
                 model.close()
         super().close()
@@ -205,8 +216,8 @@ class BatchWidget(PinnedView):
 
     def _summary(self, *, live: bool) -> tuple[str, str]:
         snap = self._model.snapshot()
-        return summary_text(snap.update, live=live, usage=snap.usage), summary_html(snap.update, live=live,
-                                                                                       usage=snap.usage)
+        text = summary_text(snap.update, live=live, usage=snap.usage)
+        return text, summary_html(snap.update, live=live, usage=snap.usage)
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -230,6 +241,7 @@ class BatchWidget(PinnedView):
         shown: dict[str, Any] = {
             "watch_state": update.state, "error": update.error, "last_known": update.last_known,
             "cancel_requested": snap.cancel_requested, "usage_line": snap.usage,
+            "peek_rows": rows_to_trait(snap.peek),
         }  # fmt: skip
         if batch is not None:
             shown.update(
@@ -253,12 +265,19 @@ class BatchWidget(PinnedView):
         now = self._model.client.clock.monotonic()
         sent_at = self._sent_at
         fresh = update.updated_at is not None and _iso(update.updated_at) != self.updated_at
-        if not changed:
-            if not fresh:
-                return
+        if changed or (
+            fresh
             # the next poll is due update.interval_s from now; the view knows self.interval_s
-            if sent_at is not None and now - sent_at + update.interval_s < 2 * max(self.interval_s, 10.0):
-                return
+            and (sent_at is None or now - sent_at + update.interval_s >= 2 * max(self.interval_s, 10.0))
+        ):
+            self._push(update, shown, fresh=fresh, changed=changed, now=now)
+        if snap.finished:
+            # pinned again on every final snapshot: the one that BatchWatch.wait() tells comes from
+            # the waiting cell, which nbclient / papermill keep (they drop the background task's)
+            self.finalize(force=True)
+
+    def _push(self, update: PollUpdate, shown: dict[str, Any], *, fresh: bool, changed: bool, now: float) -> None:
+        """One message to the view: what is shown, and the derived values riding along."""
         with self._pushing():
             for name, value in shown.items():
                 setattr(self, name, value)
@@ -271,8 +290,6 @@ class BatchWidget(PinnedView):
             self.interval_s = float(update.interval_s)
             if changed:
                 self.history = list(update.history)
-        if update.state in ("done", "error"):
-            self.finalize(force=changed and bool(snap.usage))  # the usage line measured: pinned again
 
     async def _peek_rows(self, n: int) -> list[PeekRow]:
         return await self._model.peek_rows(n)
@@ -294,13 +311,15 @@ def watch(
     display: bool = True,
     schedule: Schedule | None = None,
     created_items: Sequence[CreatedItem] | None = None,
-) -> BatchWidget:
-    """Show a live widget for ``batch_id`` and return it at once.
+) -> BatchWatch:
+    """Watch ``batch_id``: show its live widget and return the :class:`BatchWatch` at once.
 
     Polling runs on the kernel's event loop, so the notebook stays usable. Re-running the cell
-    shares the one poller per batch. ``await w.wait()`` waits without blocking the display.
-    ``w.model`` is the :class:`BatchWatch` it shows (a model that knows no view; scripts and the
-    command line can hold one directly, and displaying it shows this widget).
+    shares the one poller per batch. ``await w.wait()`` waits without blocking the display;
+    ``w.cancel()``, ``w.refresh()``, ``w.to_pandas()``, ``w.to_segments()``, ``w.peek()`` and
+    ``w.summary_text()`` are the watch's. Displaying ``w`` (a cell's last line, in Jupyter,
+    Colab, VS Code or marimo) shows the widget again, or its static summary once the batch has
+    ended; ``w.widget`` is the widget itself (its traits). ``w.close()`` stops watching.
 
     Parameters
     ----------
@@ -309,18 +328,21 @@ def watch(
     client : BatchClient, optional
         Defaults to one client per process built from ``TWELVELABS_API_KEY``.
     display : bool
-        Display the widget now (in IPython). Pass False to display it yourself later.
+        Display the widget now (in IPython). Pass False to display it yourself later (``w`` as a
+        cell's output; marimo shows only a cell's output, so there it is the way).
+    schedule : Schedule, optional
+        When to poll (see :class:`~batch_widget.poller.Schedule`).
     created_items : sequence of CreatedItem, optional
         The ``items`` of the create response, so ``to_pandas()`` keeps request order.
     """
-    widget = BatchWidget(batch_id, client, schedule=schedule, created_items=created_items)
+    model = BatchWatch(batch_id, client, schedule=schedule, created_items=created_items)
     if display:
         with contextlib.suppress(ImportError):
             from IPython import get_ipython
 
             if get_ipython() is not None:
-                widget._ipython_display_()
-    return widget
+                model._ipython_display_()
+    return model
 
 
 register_view(BatchWatch, lambda model: BatchWidget(model=model))

@@ -39,6 +39,7 @@ if str(ROOT) not in sys.path:
 from tests.browser import harness as H
 from tests.browser.test_colab_routing import (
     _RECORDER_JS,
+    CHECK_MARKER,
     ColabRouting,
     latencies,
     open_notebook,
@@ -87,7 +88,7 @@ def run(pw: Any, routing: str) -> dict[str, Any]:
         route.install(nb.page)
         open_notebook(nb)
         nb.page.evaluate(_RECORDER_JS)
-        nb.select(nb.code_cell("w.pulls.asked"))
+        nb.select(nb.code_cell(CHECK_MARKER))
         nb.menu("Run", "Run All Above Selected Cell")
         watch = nb.code_cell("bw.watch(")
         nb.wait_visible(watch.locator(".bw-root"), 60, "the live widget")

@@ -67,7 +67,7 @@ async def test_no_watch_or_list_shows_a_batch_across_keys(
     a_ids = [await create(a, 20), await create(a, 30)]
     b_ids = [await create(b, 25)]
     seen_by_b: list[PollUpdate] = []
-    # B watches its own batch and both of A's, A watches its own: widgets and bare pollers
+    # B watches its own batch and both of A's, A watches its own: watches and bare pollers
     widgets = [watch(batch_id, b, display=False) for batch_id in (*b_ids, *a_ids)]
     for w in widgets:
         w.poller.add_listener(seen_by_b.append)
@@ -79,8 +79,8 @@ async def test_no_watch_or_list_shows_a_batch_across_keys(
     assert all(isinstance(r, NotFoundError) for r in results[1:])
     # nothing key B watched ever carried one of key A's batches
     assert not [u for u in seen_by_b if u.batch is not None and u.batch.batch_id in a_ids]
-    for w in widgets[1:]:
-        assert w.watch_state == "error" and w.total == 0 and w.status == ""
+    for w in widgets[1:]:  # and their widgets show an error, no counts, no status
+        assert w.widget.watch_state == "error" and w.widget.total == 0 and w.widget.status == ""
     finals = await asyncio.wait_for(asyncio.gather(*(w.wait() for w in own)), 30)
     assert [f.total_items for f in finals] == [20, 30]
     # nor does a list: each key's list holds its own batches only

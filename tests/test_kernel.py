@@ -116,7 +116,7 @@ client = bw.BatchClient(sim.api_key, base_url=sim.base_url)
 created = await client.create(analysis_mode="general", defaults={{"prompt": {{"input_text": "x"}}}},
                               requests=[f"{{i:024x}}" for i in range(1, {n} + 1)])
 w = bw.watch(created.batch_id, client)
-print("comm", w.comm.comm_id)
+print("comm", w.widget.comm.comm_id)
 """
 
 
@@ -173,8 +173,14 @@ def test_rerun_shares_the_poller_and_close_stops_it(kernel: Kernel) -> None:
         "print(len(running), w2.poller is w.poller)"
     ).stdout.split()
     assert out == ["1", "True"]
+    # `w` as a cell's last line: the watch shows its widget again (another display of the same view)
+    cell = kernel.run("w")
+    outputs = [m for m in cell.messages if m["msg_type"] in ("display_data", "execute_result")]
+    assert len(outputs) == 1, outputs
+    view = outputs[0]["content"]["data"]["application/vnd.jupyter.widget-view+json"]
+    assert view["model_id"] == kernel.run("print(w.widget.model_id)").stdout.strip()
     kernel.run("w.close()")
-    assert kernel.run("print(w2.poller.running)").stdout.strip() == "True"  # one view still open
+    assert kernel.run("print(w2.poller.running)").stdout.strip() == "True"  # one watch still open
     kernel.run("w2.close()")
     kernel.drain(0.5)
     before = kernel.run("print(sim.stats['requests'].get('get', 0), w2.poller.running)").stdout.split()
@@ -258,7 +264,7 @@ def test_lifecycle_rerun_interrupt_close_restart(kernel: Kernel, outside_sim: An
     kernel.run(connect + f"w = bw.watch({batch_id!r}, client)")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        shown = kernel.run("print(w.status, w.total, w.ready + w.failed + w.canceled)").stdout.split()
+        shown = kernel.run("v = w.widget\nprint(v.status, v.total, v.ready + v.failed + v.canceled)").stdout.split()
         if shown[0] not in ("",) and shown[1] == "200":
             break
         time.sleep(0.3)

@@ -219,14 +219,14 @@ async def test_the_widgets_show_the_usage_line_at_the_end_and_in_their_static_su
     bw_ = bw.watch(created.batch_id, client, display=False, schedule=bw.Schedule(min_interval=2, max_interval=30))
     bw_._ipython_display_()
     await asyncio.wait_for(bw_.wait(), 60)
-    assert bw_.usage_line == ""  # it reads the whole results: only when asked
+    assert bw_.widget.usage_line == ""  # it reads the whole results: only when asked
     assert "(3 completed, 3 of unknown length)" in (await bw_.usage()).describe()  # no asset ids: hours unknown
     frame = await bw_.to_pandas()
     mine = await bw_.usage(assets={f"c{i}": a for i, a in enumerate(ids)})
     assert mine.content_hours == pytest.approx(used.content_hours) and mine.unknown_hours == 0
     assert mine.input_tokens == int(frame["input_tokens"].sum())
     assert list(mine.batches["batch_id"]) == [created.batch_id]
-    assert bw_.usage_line == mine.describe() and f"usage: {mine.describe()}" in bw_.summary_text()
+    assert bw_.widget.usage_line == mine.describe() and f"usage: {mine.describe()}" in bw_.summary_text()
     assert f"usage: {mine.describe()}" in displays.updates[-1]["text/plain"]
 
 

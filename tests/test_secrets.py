@@ -34,10 +34,10 @@ def test_quickstart_with_a_key_leaves_no_trace_of_it(tmp_path: Path, monkeypatch
         client = NotebookClient(nb, timeout=180, kernel_name="python3", store_widget_state=True,
                                 resources={"metadata": {"path": str(tmp_path)}})  # fmt: skip
         client.execute()
-        # leave a repr, a str and every trait of the widget in the saved outputs too
+        # leave a repr, a str, the watch and every trait of its widget in the saved outputs too
         extra = nbformat.v4.new_code_cell(
             "import logging\n"
-            "print(repr(client), str(client), repr(w), w.get_state())\n"
+            "print(repr(client), str(client), repr(w), repr(w.widget), w.widget.get_state())\n"
             "print(created, final)"
         )
         nb.cells.append(extra)

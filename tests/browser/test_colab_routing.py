@@ -15,6 +15,10 @@ be replaced by the static summary. The route counts the frames it dropped, the p
 sent and the answers that came back; a last cell compares them with the kernel's own counts
 (``w.pulls``). The latency from a change at the simulator (its item schedule, mapped onto the
 wall clock) to the page showing it is measured and bounded by one poll plus one pull interval.
+
+The job widget goes through the same routing: a notebook submits a small job (two batches) and
+ends with ``job``; it too must advance while idle, end as its static summary (an answer to a
+pull), and agree with the kernel's count of its pulls (``job.widget.pulls``).
 """
 
 from __future__ import annotations
@@ -63,7 +67,21 @@ with open("timeline.json", "w") as f:
 w = bw.watch(created.batch_id, client, created_items=created.items)"""
 
 CHECK = """\
-print(f"pulls asked={w.pulls.asked} answered={w.pulls.answered} revision={w.revision}")"""
+v = w.widget  # the watch's widget: its own counts of the pulls it answered
+print(f"pulls asked={v.pulls.asked} answered={v.pulls.answered} revision={v.revision}")"""
+#: the check cell, found by this text in its source
+CHECK_MARKER = "pulls asked={v.pulls.asked}"
+
+JOB_ROWS = 48  # two batches of 24: about 30 s, as the batch above
+JOB = f"""\
+import pandas as pd
+rows = pd.DataFrame({{"asset_id": [f"{{i:024x}}" for i in range(100, {100 + JOB_ROWS})]}})
+job = bw.submit(rows, asset="asset_id", prompt="One sentence.", client=client,
+                manifest="colab-job.manifest.json", chunk_size={JOB_ROWS // 2})
+job"""
+
+JOB_CHECK = """\
+print(f"job pulls asked={job.widget.pulls.asked} answered={job.widget.pulls.answered}")"""
 
 # The page records every change of the live view (and the static summary's arrival), with the
 # wall-clock time it saw it; a 25 ms sampler, started before any cell runs.
@@ -197,11 +215,11 @@ class ColabRouting:
 # ------------------------------------------------------------------------------ helpers
 
 
-def write_notebook(path: Path) -> Path:
+def write_notebook(path: Path, sources: tuple[str, ...] = (SETUP, WATCH, CHECK)) -> Path:
     cells: list[dict[str, Any]] = [
         {"cell_type": "code", "id": f"cell-{i}", "metadata": {}, "execution_count": None, "outputs": [],
          "source": src}
-        for i, src in enumerate((SETUP, WATCH, CHECK))
+        for i, src in enumerate(sources)
     ]  # fmt: skip
     kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb = {"cells": cells, "metadata": {"kernelspec": kernelspec}, "nbformat": 4, "nbformat_minor": 5}
@@ -313,7 +331,7 @@ def test_view_advances_and_ends_under_colab_routing(colab_session: H.Session, ro
     nb.page.evaluate(_RECORDER_JS)
 
     # Run the setup and the watch cell only; the check cell stays for the end.
-    nb.select(nb.code_cell("w.pulls.asked"))
+    nb.select(nb.code_cell(CHECK_MARKER))
     nb.menu("Run", "Run All Above Selected Cell")
     watch = nb.code_cell("bw.watch(")
     nb.wait_visible(watch.locator(".bw-root"), 60, "the live widget")
@@ -380,10 +398,10 @@ def test_view_advances_and_ends_under_colab_routing(colab_session: H.Session, ro
         assert not route.dropped
 
     # The kernel's own counts agree with the frames (the check cell runs only now).
-    nb.select(nb.code_cell("w.pulls.asked"))
+    nb.select(nb.code_cell(CHECK_MARKER))
     nb.menu("Run", "Run Selected Cell")  # "... and All Below" is disabled on the last cell
     wait_executed(nb, 3, timeout=30)
-    text = "\n".join(nb.code_cell("w.pulls.asked").locator(".jp-OutputArea-output").all_inner_texts())
+    text = "\n".join(nb.code_cell(CHECK_MARKER).locator(".jp-OutputArea-output").all_inner_texts())
     m = re.search(r"pulls asked=(\d+) answered=(\d+) revision=(\d+)", text)
     assert m, text
     asked, answered, revision = map(int, m.groups())
@@ -416,3 +434,85 @@ def test_view_advances_and_ends_under_colab_routing(colab_session: H.Session, ro
         if route.drop:
             assert rate <= 60 / 2.0 + 1, f"pulled more often than the 2 s floor: {rate:.1f}/min"
     H.log(f"[{routing}] test took {time.monotonic() - t_start:.0f}s")
+
+
+@pytest.fixture
+def job_colab_session(pw: Any, tmp_path: Path) -> Iterator[H.Session]:
+    nb_path = write_notebook(tmp_path / "colab_job.ipynb", (SETUP, JOB, JOB_CHECK))
+    with H.notebook_session(pw, "lab", speed=SPEED, notebook=nb_path) as s:
+        yield s
+
+
+def test_job_view_advances_and_ends_under_colab_routing(job_colab_session: H.Session) -> None:
+    """The job widget under Colab's rule: background frames dropped, pulls answered, the static
+    job summary delivered as an answer to a pull."""
+    from .test_job import job_state, parse_job_summary
+
+    t_start = time.monotonic()
+    built = (H.REPO / "batch_widget" / "static" / "job.js").read_text()
+    assert 'type:"pull"' in built, "batch_widget/static/job.js predates the pull protocol: run `npm run build`"
+    nb = job_colab_session.nb
+    route = ColabRouting(drop=True)
+    route.install(nb.page)  # before the page opens its kernel websocket
+    open_notebook(nb)
+
+    # Run the setup and the submit cell only; the check cell stays for the end.
+    nb.select(nb.code_cell("job pulls asked="))
+    nb.menu("Run", "Run All Above Selected Cell")
+    cell = nb.code_cell("job = bw.submit(")
+    nb.wait_visible(cell.locator(".bw-root.bw-job"), 60, "the live job view")
+    wait_executed(nb, 2, timeout=60)
+
+    # Nothing executes from here on; the job view must advance and end on its own.
+    samples: list[dict[str, Any]] = []
+    shot = False
+    deadline = time.monotonic() + 120
+    while True:
+        before = nb.idle_snapshot()
+        st = job_state(cell)
+        after = nb.idle_snapshot()
+        if not st["live"]:
+            break
+        assert st["roots"] == 1, st
+        assert nb.is_idle(*before) and nb.is_idle(*after), f"something executed: {before} {after}"
+        samples.append(st)
+        if not shot and len({x["done"] for x in samples}) >= 2 and st["state"] == "running":
+            nb.screenshot(cell, "colab-routing-job-running.png")
+            shot = True
+        assert time.monotonic() < deadline, f"the job view did not end in time: {st}; {route.report()}"
+        nb.page.wait_for_timeout(200)  # a Playwright wait: the route's handlers run meanwhile
+    done = [int(x["done"]) for x in samples]
+    H.log("[job] done values seen while idle:", sorted(set(done)))
+    assert done == sorted(done), f"done went down: {done}"
+    assert len(set(done)) >= 3, f"the job view advanced fewer than twice while idle: {sorted(set(done))}"
+    assert all(x["total"] == str(JOB_ROWS) for x in samples), samples[-1]
+
+    # The static job summary replaced the view: it came as the answer to a pull.
+    static = cell.locator(".jp-OutputArea-output .bw-job-static")
+    static.wait_for(state="visible", timeout=10_000)
+    state, counts, total = parse_job_summary(static.inner_text())
+    assert state in ("done", "attention") and total == JOB_ROWS and counts["canceled"] == 0, static.inner_text()
+    assert job_state(cell)["roots"] == 0, "a job view is left beside its static summary"
+    nb.screenshot(cell, "colab-routing-job-final.png")
+    nb.errors.assert_clean()
+
+    H.log(f"[job] Colab would drop {dict(route.colab_would_drop)}; dropped {dict(route.dropped)}")
+    H.log(f"[job] pulls sent {len(route.pulls)}; answers {dict(route.answers)}; "
+          f"pulls answered with state {len(route.answered_pulls)}")  # fmt: skip
+    assert not route.errors, route.errors
+    assert route.dropped == route.colab_would_drop and route.dropped["comm_msg"] >= 2, route.dropped
+    assert route.pulls and route.answered_pulls, "the job view never pulled, or no pull was answered with state"
+    assert route.answers["update_display_data"] >= 1, route.answers
+
+    # The kernel's own counts agree with the frames (the check cell runs only now).
+    nb.select(nb.code_cell("job pulls asked="))
+    nb.menu("Run", "Run Selected Cell")
+    wait_executed(nb, 3, timeout=30)
+    text = "\n".join(nb.code_cell("job pulls asked=").locator(".jp-OutputArea-output").all_inner_texts())
+    m = re.search(r"job pulls asked=(\d+) answered=(\d+)", text)
+    assert m, text
+    asked, answered = map(int, m.groups())
+    H.log(f"[job] kernel: pulls asked={asked} answered={answered}")
+    assert asked == len(route.pulls), (asked, route.pulls)
+    assert answered == len(route.answered_pulls), (answered, route.answered_pulls)
+    H.log(f"[job] test took {time.monotonic() - t_start:.0f}s")

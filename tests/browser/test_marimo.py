@@ -1,7 +1,8 @@
 """marimo: the batch widget and the job widget as cell outputs of a marimo app, in Debian's Chromium.
 
 ``marimo run app.py --headless`` (on 127.0.0.1, no token) serves an app written by the test: a
-simulator, a batch watched with ``w = bw.watch(..., display=False)`` and ``w`` as the cell's
+simulator, a batch watched with ``w = bw.watch(..., display=False)`` and ``w`` (the
+``BatchWatch``, which marimo renders through its ``_display_``: the batch widget) as the cell's
 output, a small job (``bw.submit``) with ``job.widget`` as output, and cells that ``await
 w.wait()`` / ``await job.wait()``. marimo renders anywidgets in a shadow root
 (``<marimo-anywidget>``); Playwright's CSS locators pierce it. The views must advance live, end
@@ -68,7 +69,7 @@ async def _(bw, client):
 @app.cell
 async def _(mo, w):
     final = await w.wait()
-    mo.md(f"WAITED: {w.summary_text()} | pulls asked={w.pulls.asked} answered={w.pulls.answered}")
+    mo.md(f"WAITED: {w.summary_text()} | pulls asked={w.widget.pulls.asked} answered={w.widget.pulls.answered}")
     return
 
 
