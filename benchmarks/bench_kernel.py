@@ -38,6 +38,7 @@ from datetime import datetime, timezone
 import batch_widget as bw
 from batch_widget.poller import PollUpdate, Schedule
 from batch_widget.widget import BatchWidget
+from batch_widget.batch_watch import WatchSnapshot
 KEY, URL = {key!r}, {url!r}
 PROMPT = {{"prompt": {{"input_text": "x"}}}}
 def reqs(n):
@@ -74,12 +75,12 @@ async def bench(kind):
                 continue
             b = await client.get(bid)
             if kind == "changed":
-                w._on_update(upd(b, k))
+                w._on_snapshot(WatchSnapshot(upd(b, k)))
             elif kind == "unchanged":
-                w._on_update(upd(b, 0))
+                w._on_snapshot(WatchSnapshot(upd(b, 0)))
         best = min(best, (time.process_time() - c0) / N)
     return best
-w._on_update(upd(await client.get(bid), 0))
+w._on_snapshot(WatchSnapshot(upd(await client.get(bid), 0)))
 out = {{}}
 for kind in ("get", "changed", "unchanged", "sdk"):
     if kind == "sdk" and sdk is None:

@@ -106,7 +106,7 @@ def newest_outcomes(long: pd.DataFrame) -> pd.DataFrame:
     keyed = long[long["custom_id"].notna()]
     statuses = keyed["status"].astype(object).where(keyed["status"].notna(), "missing").astype(str).tolist()
     if keyed["custom_id"].is_unique:  # every row tried once (no resubmission yet): nothing to pick
-        once = keyed.copy()
+        once: pd.DataFrame = keyed.copy()
         once["attempts"] = np.ones(len(once), dtype="int64")
         once["status_history"] = statuses
         return once
