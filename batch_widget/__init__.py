@@ -18,6 +18,7 @@ from ._version import VERSION as __version__
 
 if TYPE_CHECKING:
     from .account import list_batches, list_batches_blocking
+    from .batch_watch import BatchWatch
     from .client import BatchClient, RetryPolicy
     from .errors import (
         APIConnectionError,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 #: where each public name lives (its module, relative to this package)
 _WHERE: dict[str, str] = {
     **dict.fromkeys(("list_batches", "list_batches_blocking"), ".account"),
+    "BatchWatch": ".batch_watch",
     **dict.fromkeys(("BatchClient", "RetryPolicy"), ".client"),
     **dict.fromkeys(
         (
@@ -102,6 +104,7 @@ __all__ = [
     "BatchClient",
     "BatchPoller",
     "BatchStatus",
+    "BatchWatch",
     "BatchWidget",
     "BatchWidgetError",
     "ConfigurationError",

@@ -110,8 +110,8 @@ async def test_what_users_call_on_the_watch_still_works(client: bw.BatchClient, 
     w = watch(created.batch_id, client, display=False, created_items=created.items)
     w._ipython_display_()
     view = w.widget
-    for _ in range(5000):  # polls go on (each sleep moves the virtual clock)
-        await asyncio.sleep(0)
+    for _ in range(5000):  # polls go on (each sleep moves the virtual clock; each poll is a real request)
+        await asyncio.sleep(0.002)
         if view.ready >= 3:
             break
     assert view.ready >= 3 and view.peek_rows == []

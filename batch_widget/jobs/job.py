@@ -27,7 +27,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from .._aio import run_in_thread, sleep_or_wake
-from .._viewing import forget_view, view_of
+from .._viewing import Viewed, forget_view
 from ..account import count_active
 from ..asset_model import Asset
 from ..client import BatchClient
@@ -69,7 +69,7 @@ log = logging.getLogger("batch_widget.jobs")
 JobListener = Callable[[JobSnapshot], None]
 
 
-class Job:
+class Job(Viewed):
     """Many batches watched as one: made by :func:`~batch_widget.submit` or :func:`~batch_widget.resume_job`.
 
     Display it (``job`` as a cell's last line) for the live job widget; ``await job.wait()``
@@ -480,16 +480,6 @@ class Job:
 
         for task in pending:
             task.add_done_callback(one_done)
-
-    # -- display: the widget layer registers the job's view (this module imports no widget) ------
-
-    @property
-    def widget(self) -> Any:
-        """The job's live widget (one per job; every display of the job shows it)."""
-        return view_of(self)
-
-    def _ipython_display_(self, **kwargs: Any) -> None:
-        self.widget._ipython_display_(**kwargs)
 
     # -- uploads ----------------------------------------------------------------------------------------
 
