@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ._text import count_of, num, outcome
+from .batch_watch import WatchSnapshot
 from .models import format_time
 
 if TYPE_CHECKING:
@@ -84,37 +85,13 @@ def _iso(value: datetime | None) -> str:
 
 
 def batch_text(update: PollUpdate, *, live: bool = False, usage: str = "") -> str:
-    """One line for text-only front ends: status, outcome counts and total (and ``usage``, the line of
-    ``Usage.describe()``, once measured)."""
+    """The static summary's text/plain: the watch's line (``WatchSnapshot.describe``, with ``usage``,
+    the line of ``Usage.describe()`` once measured), and while the batch runs a note that the live
+    view needs the running kernel."""
+    text = WatchSnapshot(update, usage=usage).describe()
     batch = update.batch
-    live_note = " - live view needs the running kernel; run `w` in a new cell to show the final summary"
-    if batch is None:
-        if update.state == "error":
-            text = f"Batch {update.batch_id}: the watch ended before any status arrived"
-        elif update.state == "stopped":
-            text = f"Batch {update.batch_id}: the watch was stopped before any status arrived"
-        else:
-            text = f"Batch {update.batch_id}: waiting for the first status"
-        text += f" ({update.error})" if update.error else ""
-        return text + (live_note if live else "")
-    if batch.is_terminal:
-        text = f"Batch {batch.batch_id} {batch.status.value}: {outcome(batch.counts)} of {num(batch.total_items)}"
-    else:
-        # a watch that failed (the batch deleted, say) keeps its last snapshot: said so, never as current
-        status = f"last known {batch.status.value}" if update.last_known else batch.status.value
-        text = (
-            f"Batch {batch.batch_id} {status}: {num(batch.done_items)} of {num(batch.total_items)} "
-            f"done ({outcome(batch.counts)}; {num(batch.processing_items)} processing, "
-            f"{num(batch.queued_items)} queued)"
-        )
-        if live and not update.last_known:
-            text += live_note
-    if batch.webhooks:
-        text += f" [webhooks: {_webhook_outcome(batch)}]"
-    if update.error:
-        text += f" [{update.error}]"
-    if usage:
-        text += f"; usage: {usage}"
+    if live and (batch is None or not (batch.is_terminal or update.last_known)):
+        text += " - live view needs the running kernel; run `w` in a new cell to show the final summary"
     return text
 
 
@@ -123,11 +100,6 @@ def usage_html(usage: str) -> str:
     if not usage:
         return ""
     return f'<div class="bw-usage" style="margin-top:4px;opacity:.85">usage: {html.escape(usage)}</div>'
-
-
-def _webhook_outcome(batch: Batch) -> str:
-    delivered = sum(1 for w in batch.webhooks if w.delivered)
-    return f"{delivered} of {len(batch.webhooks)} delivered"
 
 
 def _webhook_lines(batch: Batch) -> str:

@@ -28,6 +28,7 @@ from .models import Batch, CreatedItem, format_time
 from .peek import PeekRow, rows_to_trait
 from .poller import BatchPoller, PollUpdate, Schedule
 from .summary import batch_html as summary_html
+from .summary import batch_text as summary_text
 from .views import PinnedView
 
 if TYPE_CHECKING:
@@ -44,17 +45,6 @@ _STATIC = Path(__file__).parent / "static"
 
 def _iso(value: datetime | None) -> str:
     return format_time(value) or ""
-
-
-def summary_text(update: PollUpdate, *, live: bool = False, usage: str = "") -> str:
-    """The static summary's text/plain: the watch's line (``WatchSnapshot.describe``, with ``usage``,
-    the line of ``Usage.describe()`` once measured), and while the batch runs a note that the live
-    view needs the running kernel."""
-    text = WatchSnapshot(update, usage=usage).describe()
-    batch = update.batch
-    if live and (batch is None or not (batch.is_terminal or update.last_known)):
-        text += " - live view needs the running kernel; run `w` in a new cell to show the final summary"
-    return text
 
 
 class BatchWidget(PinnedView):
