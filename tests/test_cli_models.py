@@ -38,7 +38,8 @@ def test_the_command_line_reaches_batches_only_through_the_models() -> None:
         assert "retrying" not in strings, f"{name} reads the watch's state: the give-up policy is waiting.GiveUp"
     for name in ("batch_widget.cli.watching", "batch_widget.cli.batches", "batch_widget.cli.results"):
         assert {"batch_widget.batch_watch", "batch_widget.waiting"} <= edges[name], name
-    assert "batch_widget.jobs" in edges["batch_widget.cli.job"] and "batch_widget.jobs" in edges["batch_widget.cli.submit"]
+    for name in ("batch_widget.cli.job", "batch_widget.cli.submit"):
+        assert "batch_widget.jobs" in edges[name], name
 
 
 def test_watch_gives_up_on_polls_that_keep_failing_with_exit_3(fast: Simulator) -> None:  # noqa: F811

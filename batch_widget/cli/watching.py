@@ -51,10 +51,12 @@ async def watch_batches(client: BatchClient, batch_ids: list[str], out: Output, 
     show()
     ticker = asyncio.ensure_future(tick(out, client))
     try:
-        finals = await asyncio.gather(*(b.until(w.wait()) for b, w in zip(bounds, watches)), return_exceptions=True)
+        finals = await asyncio.gather(
+            *(b.until(w.wait()) for b, w in zip(bounds, watches, strict=True)), return_exceptions=True
+        )
     finally:
         ticker.cancel()
-        for b, w in zip(bounds, watches):
+        for b, w in zip(bounds, watches, strict=True):
             b.close()
             w.remove_listener(show)
             w.close()
