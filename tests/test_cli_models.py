@@ -16,7 +16,7 @@ import pandas as pd
 
 from batch_widget.simulator import Simulator
 
-from .test_cli import cli, create, events, fast  # noqa: F401  (fast: a fixture)
+from .test_cli import cli, create, events, fast, finish  # noqa: F401  (fast: a fixture)
 from .test_structure import graph, modules
 
 #: what only the models may use: a second watching loop, or a second results path, would need one of them
@@ -89,3 +89,14 @@ def test_results_and_cancel_through_the_watch(sim: Simulator, tmp_path: Path) ->
     canceled = cli(sim, "cancel", running)
     assert canceled.returncode == 0 and sim.stats["requests"]["cancel"] == 1
     assert sim.engine.batch_state(running)["status"] in ("canceling", "canceled")
+
+
+def test_results_tell_rows_without_a_readable_line(sim: Simulator, tmp_path: Path) -> None:
+    batch_id = create(sim, 4)
+    finish(sim, batch_id)
+    sim.add_fault("results:malformed_line=1:replace=true:times=forever:line=not json")  # unreadable twice
+    items = cli(sim, "results", batch_id, "-o", str(tmp_path / "items.csv"))
+    assert items.returncode == 1 and "1 row(s) have no readable results line" in items.stderr
+    assert len(pd.read_csv(tmp_path / "items.csv")) == 4  # the row is kept, with its raw text in note
+    segments = cli(sim, "results", batch_id, "--segments", "-o", str(tmp_path / "segments.csv"))
+    assert segments.returncode == 0 and "3 of 4 ready items have segments in the file" in segments.stderr

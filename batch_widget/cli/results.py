@@ -5,7 +5,8 @@ first status (failing polls bounded as in ``watch``), then its ``to_pandas()`` o
 ``to_segments()``, the one results path (a cut stream resumed, an unreadable line kept as a row
 with a ``note``, every item of the batch a row); the frame is written through a temporary file
 and a rename (``files``). The exit code comes from the batch's counts, as ``status``'s does;
-items that are not ready, and rows without a readable results line, are told.
+items that are not ready are told, and so are rows without a readable results line (exit 1) or,
+with ``--segments``, ready items without a segment in the file.
 """
 
 from __future__ import annotations
@@ -47,7 +48,11 @@ async def cmd_results(ctx: Context, out: Output) -> int:
         finally:
             watch.close()
     unread = 0
-    if not ctx.args.segments:
+    if ctx.args.segments:
+        with_segments = frame["custom_id"].nunique() if len(frame) else 0
+        if with_segments < batch.ready_items:  # an unreadable line, or an answer without segments
+            out.note(f"{with_segments:,} of {batch.ready_items:,} ready items have segments in the file")
+    else:
         no_status = frame["status"].isna()
         if len(frame) and bool((frame.loc[no_status, "note"] == NOTE_MISSING).sum() == len(frame)):
             raise APIConnectionError(f"the results of batch {bid} came back empty")
