@@ -13,13 +13,14 @@ import contextlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .client import BatchClient
 from .errors import InvalidInputError
 from .models import ItemStatus, ResultLine
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["PEEK_COLUMNS", "PeekRow", "peek", "peek_row", "rows_to_frame", "rows_to_trait"]
 
@@ -94,6 +95,8 @@ async def peek(client: BatchClient, batch_ids: Iterable[str], n: int = 5) -> lis
 
 def rows_to_frame(rows: Sequence[PeekRow]) -> pd.DataFrame:
     """The peek as a small DataFrame (one row per finished item)."""
+    import pandas as pd  # here: a watch (and the command line's `status`) imports this module without pandas
+
     frame: pd.DataFrame = pd.DataFrame([asdict(r) for r in rows], columns=list(PEEK_COLUMNS))
     return frame
 

@@ -1,8 +1,11 @@
 """``batch-widget``: run and watch batches from a terminal or CI (also ``python -m batch_widget``).
 
 Subcommands: ``watch``, ``list``, ``status``, ``cancel``, ``delete``, ``results``, ``submit``,
-``job`` (``batch-widget COMMAND --help``). The same pollers and jobs as the notebook widgets, on
-the event loop of ``asyncio.run``.
+``job`` (``batch-widget COMMAND --help``). The same models as the notebook's widgets, on the
+event loop of ``asyncio.run``: a ``BatchWatch`` per batch (``watch``, ``status``, ``results``,
+``cancel``), a ``Job`` per table (``submit``, ``job``); failing polls are bounded by
+``waiting.GiveUp``, the one give-up policy (``--give-up-after``, default the client's retry
+budget).
 
 Modules: ``parser`` (the grammar, the exit codes' help, which module runs each subcommand),
 ``options`` (``submit``'s options, one per keyword of the library's ``submit``), ``context``

@@ -1,13 +1,18 @@
-"""The one-request commands about batches that exist: ``list``, ``status``, ``cancel``, ``delete``.
+"""The short commands about batches that exist: ``list``, ``status``, ``cancel``, ``delete``.
 
-Light: ``status``, ``cancel`` and ``delete`` need the client only (``list`` reads the account as
-a DataFrame, so pandas is imported when it runs); ``watch`` is in ``watching``, ``results`` in
-``results``.
+``status`` and ``cancel`` go through the notebook's model of one batch,
+:class:`~batch_widget.batch_watch.BatchWatch`: ``status`` prints the watch's first snapshot
+(failing polls bounded by the one give-up policy, as ``watch``), ``cancel`` is the watch's
+``cancel()``. Light: none of them imports pandas or the widget stack, except ``list``, which
+reads the account as a DataFrame (pandas is imported when it runs). ``watch`` is in
+``watching``, ``results`` in ``results``.
 """
 
 from __future__ import annotations
 
+from ..batch_watch import BatchWatch
 from ..validation import validate_batch_id
+from ..waiting import first_status
 from .context import EXIT_OK, Context, outcome_code
 from .output import Output
 from .render import batch_payload, batch_text
@@ -46,7 +51,11 @@ async def cmd_status(ctx: Context, out: Output) -> int:
     bid = validate_batch_id(ctx.args.batch_id)
     async with ctx.client() as client:
         out.clock = client.clock
-        batch = await client.get(bid)
+        watch = BatchWatch(bid, client, schedule=ctx.schedule())
+        try:
+            batch = await first_status(watch, give_up_after=ctx.give_up_after(client))
+        finally:
+            watch.close()
     payload = batch_payload(bid, batch)
     out.say(batch_text(payload, batch.is_terminal), payload)
     return outcome_code([batch]) if batch.is_terminal else EXIT_OK
@@ -56,7 +65,11 @@ async def cmd_cancel(ctx: Context, out: Output) -> int:
     bid = validate_batch_id(ctx.args.batch_id)
     async with ctx.client() as client:
         out.clock = client.clock
-        batch = await client.cancel(bid)
+        watch = BatchWatch(bid, client, schedule=ctx.schedule())
+        try:
+            batch = await watch.cancel()
+        finally:
+            watch.close()
     message = "cancel requested: queued items are canceled, processing ones finish"
     out.say(
         f"batch {bid}: {message} (it was {batch.status.value}). Follow it with: batch-widget watch {bid}",

@@ -143,6 +143,17 @@ class Context:
         floor = float(getattr(self.args, "min_interval", 3.0))
         return Schedule(min_interval=floor, max_interval=max(60.0, floor))
 
+    def give_up_after(self, client: BatchClient) -> float:
+        """How long a batch's polls may keep failing before the command gives up (exit 3).
+
+        ``--give-up-after``, else the client's retry budget: the terminal gives up on a watch
+        where one request with its retries would (the notebook sets no bound: its widget says
+        "retrying" for as long as the user lets it). The one mechanism is
+        :class:`batch_widget.waiting.GiveUp`.
+        """
+        given = getattr(self.args, "give_up_after", None)
+        return client.retry.budget if given is None else float(given)
+
     def command_line(self) -> str:
         """This very command, to re-run (argv holds no key: there is no option for one)."""
         return shlex.join([PROG, *self.argv])

@@ -115,6 +115,22 @@ def _positive(text: str) -> float:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 seconds or more")
+    return value
+
+
+def _give_up_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--give-up-after", metavar="SECONDS", type=_seconds,
+                   help="end with exit 3 once a batch's status requests have kept failing for this long "
+                   "(default: the client's retry budget, 60; 0: at the first failure)")  # fmt: skip
+
+
 def _count(low: int, high: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
@@ -180,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("watch", "Watch batches until every one has ended: live progress, rate and ETA.")
     p.add_argument("batch_ids", nargs="+", metavar="BATCH_ID", help="24-hex batch id(s)")
+    _give_up_option(p)
 
     p = command("list", "List the account's batches, newest first.")
     p.add_argument("--status", action="append", metavar="STATUS",
@@ -189,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("status", "Show one batch's status and counts (exit 1 if it ended with items not ready).")
     p.add_argument("batch_id", metavar="BATCH_ID")
+    _give_up_option(p)
 
     p = command("cancel", "Cancel a batch: queued items are canceled, processing ones finish.")
     p.add_argument("batch_id", metavar="BATCH_ID")
@@ -200,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("batch_id", metavar="BATCH_ID")
     _results_options(p, required=True)
     p.add_argument("--segments", action="store_true", help="one row per segment (time_based_metadata batches)")
+    _give_up_option(p)
 
     p = command(
         "submit",

@@ -1,17 +1,21 @@
-"""``watch``: batches followed live until every one has ended, through the notebook's own pollers.
+"""``watch``: batches followed live until every one has ended, on the notebook's own models.
 
-The same shared pollers as the widget (``BatchPoller.shared`` and a listener), on the event
-loop of ``asyncio.run``; a footer clock ticks once a second (and notices a reader gone).
+One :class:`~batch_widget.batch_watch.BatchWatch` per batch (the model behind the notebook's
+widget) on the event loop of ``asyncio.run``: its snapshots become the live rows, its ``wait()``
+the end. A batch whose polls keep failing is given up by the one policy a notebook's wait has
+too (:class:`~batch_widget.waiting.GiveUp`), bounded here by ``--give-up-after`` (default: the
+client's retry budget). A footer clock ticks once a second (and notices a reader gone).
 """
 
 from __future__ import annotations
 
 import asyncio
 
+from ..batch_watch import BatchWatch
 from ..client import BatchClient
 from ..models import Batch
-from ..poller import BatchPoller, PollUpdate
 from ..validation import validate_batch_id
+from ..waiting import GiveUp
 from .context import Context, outcome_code
 from .output import Output
 from .render import batch_row
@@ -31,41 +35,35 @@ async def tick(out: Output, client: BatchClient) -> None:
 async def watch_batches(client: BatchClient, batch_ids: list[str], out: Output, ctx: Context) -> list[Batch]:
     """Watch every batch until it ends; return their final snapshots.
 
-    A batch whose polls keep failing for longer than the client's retry budget is given up
-    (its transport error is raised, once every other batch has ended).
+    A batch whose polls keep failing for ``ctx.give_up_after(client)`` seconds is given up (its
+    polling stops and its last error is raised, once every other batch has ended).
     """
-    pollers = [BatchPoller.shared(client, bid, schedule=ctx.schedule()) for bid in batch_ids]
-    failing_since: dict[str, float] = {}
-    gave_up: dict[str, BaseException] = {}
+    give_up_after = ctx.give_up_after(client)
+    watches = [BatchWatch(bid, client, schedule=ctx.schedule()) for bid in batch_ids]
+    # each bound listens before the rows do: a watch given up is drawn stopped, never once more as retrying
+    bounds = [GiveUp(w, give_up_after) for w in watches]
 
-    def show(update: PollUpdate | None = None) -> None:
-        if update is not None and update.state == "retrying":
-            first = failing_since.setdefault(update.batch_id, client.clock.monotonic())
-            if client.clock.monotonic() - first > client.retry.budget and update.exception is not None:
-                gave_up[update.batch_id] = update.exception
-                BatchPoller.shared(client, update.batch_id).stop()
-        elif update is not None:
-            failing_since.pop(update.batch_id, None)
-        out.live([batch_row(p.update) for p in pollers], FOOTER)
+    def show(_: object = None) -> None:
+        out.live([batch_row(w.snapshot().update) for w in watches], FOOTER)  # each watch as it is now
 
-    for poller in pollers:
-        poller.add_listener(show)
-        poller.acquire()
+    for w in watches:
+        w.add_listener(show)
     show()
     ticker = asyncio.ensure_future(tick(out, client))
     try:
-        finals = await asyncio.gather(*(p.wait() for p in pollers), return_exceptions=True)
+        finals = await asyncio.gather(
+            *(b.until(w.wait()) for b, w in zip(bounds, watches, strict=True)), return_exceptions=True
+        )
     finally:
         ticker.cancel()
-        for poller in pollers:
-            poller.remove_listener(show)
-            poller.release()
+        for b, w in zip(bounds, watches, strict=True):
+            b.close()
+            w.remove_listener(show)
+            w.close()
         out.end_live()
-    if gave_up:  # before the others: a given-up watch also ends with "stopped before any status"
-        raise next(iter(gave_up.values()))
-    for result in finals:
-        if isinstance(result, BaseException):
-            raise result
+    for error in [b.error for b in bounds if b.error is not None] + list(finals):
+        if isinstance(error, BaseException):  # a watch given up first, then any other error
+            raise error
     return [r for r in finals if isinstance(r, Batch)]
 
 
