@@ -25,6 +25,7 @@ from .models import Batch, CreatedItem
 from .peek import PeekRow, peek, rows_to_frame
 from .poller import BatchPoller, PollUpdate, Schedule
 from .validation import validate_batch_id
+from .waiting import GiveUp
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -172,16 +173,19 @@ class BatchWatch(Viewed):
 
     # -- actions --------------------------------------------------------------------------------
 
-    async def wait(self) -> Batch:
+    async def wait(self, *, give_up_after: float | None = None) -> Batch:
         """Wait, without blocking the event loop, until the batch ends; return the final snapshot.
 
-        Raises the fatal error (e.g. ``NotFoundError``) if the watch ended on one. The final
-        snapshot goes to the listeners once more from here, so the widget pins its static summary
-        from the waiting cell too (nbclient / papermill keep that one, and drop the one the
-        background task sent, which carries the parent of the cell that started the watch).
+        Raises the fatal error (e.g. ``NotFoundError``) if the watch ended on one. With
+        ``give_up_after`` seconds, status requests that keep failing (network, 5xx, 429) that long
+        stop the polling and the last error is raised (``waiting.GiveUp``, the one give-up policy;
+        the command line passes the client's retry budget); ``None``: retried while the watch
+        lives. The final snapshot goes to the listeners once more from here, so the widget pins its
+        static summary from the waiting cell too (nbclient / papermill keep that one, and drop the
+        one the background task sent, which carries the parent of the cell that started the watch).
         """
         try:
-            return await self.poller.wait()
+            return await GiveUp(self, give_up_after).until(self.poller.wait())
         finally:
             if self.finished:
                 self._publish(self._snapshot)
@@ -291,6 +295,8 @@ class BatchWatch(Viewed):
     def _publish(self, snap: WatchSnapshot) -> None:
         self._snapshot = snap
         for listener in list(self._listeners):
+            if self._snapshot is not snap:  # a listener published a newer one (a watch given up): they got that
+                return
             try:
                 listener(snap)
             except Exception:  # one broken listener must not stop the others

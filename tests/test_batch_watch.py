@@ -194,3 +194,15 @@ print("ok")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWELVELABS_")}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+async def test_a_notebook_wait_can_give_up_as_the_terminal_does(client: bw.BatchClient, sim: Simulator) -> None:
+    """The one give-up policy (waiting.GiveUp) behind BatchWatch.wait: bounded, it ends; unbounded, it rides on."""
+    created = await create(client, 5)
+    w = BatchWatch(created.batch_id, client, schedule=Schedule(min_interval=5, max_interval=10))
+    sim.add_fault("get:status=503:times=forever")
+    sim.add_fault("list:status=503:times=forever")
+    with pytest.raises(bw.ServerError):
+        await asyncio.wait_for(w.wait(give_up_after=30), 60)
+    assert w.snapshot().update.state in ("stopped", "error")
+    w.close()
