@@ -7,6 +7,9 @@ and takes local files as direct uploads.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from batch_widget.cli.options import SUBMIT_OPTIONS
 from batch_widget.simulator import Simulator
 
 from .conftest import SECRET_KEY
-from .test_cli import cli, events
+from .test_cli import ROOT, cli, events
 
 
 @pytest.fixture
@@ -163,3 +166,24 @@ def test_job_usage_errors(usim: Simulator, tmp_path: Path) -> None:
     no_output = cli(usim, "job", str(tmp_path / "none.manifest.json"), "--results")
     assert no_output.returncode == 2 and "-o" in no_output.stderr
     assert usim.stats["requests_total"] == 0
+
+
+def test_watch_and_job_end_with_what_the_batches_used(tmp_path: Path) -> None:
+    """Issue 20: the usage at the end of `watch` and `job`, as a line and in the JSON outcome."""
+    with Simulator(api_key=SECRET_KEY, seed=4, speed=400.0, fail_rate=0.0, item_seconds=(1.0, 3.0),
+                   outcomes={"b": "failed"}) as sim:  # fmt: skip
+        table = tmp_path / "t.csv"
+        pd.DataFrame({"asset_id": [f"{i:024x}" for i in range(1, 4)], "k": list("abc")}).to_csv(table, index=False)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TWELVELABS_")}
+        env.update(PYTHONPATH=ROOT, TWELVELABS_API_KEY=SECRET_KEY, TWELVELABS_BASE_URL=sim.base_url)
+        run = [sys.executable, "-m", "batch_widget"]
+        done = subprocess.run([*run, "submit", str(table), "--video", "asset_id", "--prompt", "x", "--key", "k",
+                               "--wait", "--json"], capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+        outcome = next(json.loads(x) for x in done.stdout.splitlines() if '"outcome"' in x)
+        used = outcome["usage"]
+        assert used["completed"] == 2 and used["failed"] == 1 and used["input_tokens"] > 0, outcome
+        assert "usage: " in outcome["message"] and "not billed: 1 failed" in outcome["message"]
+        (batch_id,) = {b["batch_id"] for b in used["batches"]}
+        watched = subprocess.run([*run, "watch", batch_id], capture_output=True, text=True, env=env, timeout=120)
+        last = watched.stdout.strip().splitlines()[-1]
+        assert "usage: " in last and "2 completed" in last and "not billed: 1 failed" in last, watched.stdout

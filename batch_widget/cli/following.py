@@ -8,8 +8,10 @@ the end (chunks that were refused or are uncertain) is read from the last snapsh
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING, Any
 
+from ..errors import BatchWidgetError
 from .context import EXIT_NOT_READY, EXIT_OK, Context
 from .output import Output
 from .render import job_rows
@@ -17,8 +19,12 @@ from .watching import FOOTER, tick
 
 if TYPE_CHECKING:
     from ..jobs import Job, JobSnapshot
+    from ..usage import Usage
 
-__all__ = ["all_sent", "batch_ids_of", "follow", "job_code", "outcome_event", "refused_chunks", "tell_refused"]
+log = logging.getLogger("batch_widget.cli")
+
+__all__ = ["all_sent", "batch_ids_of", "follow", "job_code", "job_usage", "outcome_event", "refused_chunks",
+           "tell_refused"]  # fmt: skip
 
 #: chunk states that need the user (a refused or uncertain create): the job is not all sent
 _NEEDS_USER = ("create_failed", "uncertain")
@@ -96,8 +102,21 @@ def tell_refused(snap: JobSnapshot, out: Output) -> None:
         out.note(f"chunk {b['chunk']} ({b['total']} rows) was not submitted: {b['state']}: {b.get('error') or ''}")
 
 
-def outcome_event(snap: JobSnapshot) -> dict[str, Any]:
-    """The ``outcome`` event of a job: its rows by outcome, and the line a person reads."""
+def outcome_event(snap: JobSnapshot, usage: Usage | None = None) -> dict[str, Any]:
+    """The ``outcome`` event of a job: its rows by outcome, what it used (``null`` until it ended),
+    and the line a person reads."""
     c = snap.counts
     return {"event": "outcome", "ready": c.get("ready", 0), "failed": c.get("failed", 0),
-            "canceled": c.get("canceled", 0), "total": snap.total, "message": snap.describe()}  # fmt: skip
+            "canceled": c.get("canceled", 0), "total": snap.total,
+            "usage": usage.to_json() if usage is not None else None, "message": snap.describe()}  # fmt: skip
+
+
+async def job_usage(job: Job) -> Usage | None:
+    """What an ended job used (``None`` while it runs, or when it cannot be measured: the outcome stands)."""
+    if not job.finished:
+        return None
+    try:
+        return await job.usage()
+    except BatchWidgetError as exc:
+        log.info("could not measure the job's usage (%s)", exc)
+        return None

@@ -20,7 +20,7 @@ from pathlib import Path
 from ..jobs import resume_job
 from .context import Context, UsageError
 from .files import check_output, write_frame
-from .following import follow, job_code, outcome_event, tell_refused
+from .following import follow, job_code, job_usage, outcome_event, tell_refused
 from .options import LIMITS, keywords
 from .output import Output
 from .render import written_payload
@@ -56,10 +56,11 @@ async def cmd_job(ctx: Context, out: Output) -> int:
                 )  # fmt: skip
             snap = job.snapshot() if args.results else await follow(job, ctx, out)
             frame = await job.to_pandas(parse_json=args.parse_json, expand=args.expand) if target else None
+            used = await job_usage(job)
         finally:
             job.close()
     tell_refused(snap, out)
-    out.say(snap.describe(), outcome_event(snap))
+    out.say(snap.describe(), outcome_event(snap, used))
     if frame is not None and target is not None:
         await write_frame(frame, target)
         out.say(f"wrote {len(frame):,} rows to {target}", written_payload(str(target), len(frame)))

@@ -44,7 +44,7 @@ EVENTS: dict[str, tuple[str, ...]] = {
     ),
     "submitted": ("manifest", "batch_ids", "rows", "skipped_rows", "watch_command"),
     "resubmitted": ("manifest", "rows", "chunks"),
-    "outcome": ("ready", "failed", "canceled", "total", "message"),
+    "outcome": ("ready", "failed", "canceled", "total", "usage", "message"),
     "written": ("path", "format", "rows"),
     "deleted": ("batch_id",),
     "error": ("exit_code", "error_type", "message"),

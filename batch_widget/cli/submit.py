@@ -19,7 +19,7 @@ from pathlib import Path
 from ..jobs import submit
 from .context import EXIT_NOT_READY, EXIT_OK, PROG, Context, UsageError
 from .files import check_output, read_table, write_frame
-from .following import batch_ids_of, follow, job_code, outcome_event, refused_chunks, tell_refused
+from .following import batch_ids_of, follow, job_code, job_usage, outcome_event, refused_chunks, tell_refused
 from .options import submit_keywords
 from .output import Output
 from .render import written_payload
@@ -49,6 +49,7 @@ async def cmd_submit(ctx: Context, out: Output) -> int:
         try:
             snap = await follow(job, ctx, out, until_sent=not args.wait)
             frame = await job.to_pandas(parse_json=args.parse_json, expand=args.expand) if target else None
+            used = await job_usage(job) if args.wait else None
         finally:
             job.close()
     tell_refused(snap, out)
@@ -66,7 +67,7 @@ async def cmd_submit(ctx: Context, out: Output) -> int:
         if watch:
             out.note(f"watch them with: {watch}")
         return EXIT_NOT_READY if refused_chunks(snap) else EXIT_OK
-    out.say(snap.describe(), outcome_event(snap))
+    out.say(snap.describe(), outcome_event(snap, used))
     if frame is not None and target is not None:
         await write_frame(frame, target)
         out.say(f"wrote {len(frame):,} rows to {target}", written_payload(str(target), len(frame)))

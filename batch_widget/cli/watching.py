@@ -10,9 +10,12 @@ client's retry budget). A footer clock ticks once a second (and notices a reader
 from __future__ import annotations
 
 import asyncio
+import logging
+from typing import TYPE_CHECKING
 
 from ..batch_watch import BatchWatch
 from ..client import BatchClient
+from ..errors import BatchWidgetError
 from ..models import Batch
 from ..validation import validate_batch_id
 from ..waiting import GiveUp
@@ -20,7 +23,12 @@ from .context import Context, outcome_code
 from .output import Output
 from .render import batch_row
 
+if TYPE_CHECKING:
+    from ..usage import Usage
+
 __all__ = ["FOOTER", "cmd_watch", "outcome_payload", "tick", "watch_batches"]
+
+log = logging.getLogger("batch_widget.cli")
 
 FOOTER = "Ctrl-C stops watching (the batches keep running)"
 
@@ -32,8 +40,10 @@ async def tick(out: Output, client: BatchClient) -> None:
         out.tick()
 
 
-async def watch_batches(client: BatchClient, batch_ids: list[str], out: Output, ctx: Context) -> list[Batch]:
-    """Watch every batch until it ends; return their final snapshots.
+async def watch_batches(
+    client: BatchClient, batch_ids: list[str], out: Output, ctx: Context, *, usage: bool = False
+) -> tuple[list[Batch], Usage | None]:
+    """Watch every batch until it ends; return their final snapshots (and, with ``usage``, what they used).
 
     A batch whose polls keep failing for ``ctx.give_up_after(client)`` seconds is given up (its
     polling stops and its last error is raised, once every other batch has ended).
@@ -54,6 +64,7 @@ async def watch_batches(client: BatchClient, batch_ids: list[str], out: Output, 
         finals = await asyncio.gather(
             *(b.until(w.wait()) for b, w in zip(bounds, watches, strict=True)), return_exceptions=True
         )
+        used = await _usage(client, watches) if usage and all(isinstance(f, Batch) for f in finals) else None
     finally:
         ticker.cancel()
         for b, w in zip(bounds, watches, strict=True):
@@ -64,15 +75,30 @@ async def watch_batches(client: BatchClient, batch_ids: list[str], out: Output, 
     for error in [b.error for b in bounds if b.error is not None] + list(finals):
         if isinstance(error, BaseException):  # a watch given up first, then any other error
             raise error
-    return [r for r in finals if isinstance(r, Batch)]
+    return [r for r in finals if isinstance(r, Batch)], used
+
+
+async def _usage(client: BatchClient, watches: list[BatchWatch]) -> Usage | None:
+    """What the ended batches used, together (their results read through each watch); ``None`` when it
+    cannot be measured: the outcome stands without it."""
+    import pandas as pd
+
+    from ..usage import measure_usage
+
+    try:
+        frames = [(await w.to_pandas()).assign(batch_id=w.batch_id) for w in watches]
+        return await measure_usage(client, pd.concat(frames, ignore_index=True))
+    except BatchWidgetError as exc:
+        log.info("could not measure the batches' usage (%s)", exc)
+        return None
 
 
 def _ids(raw: list[str]) -> list[str]:
     return list(dict.fromkeys(validate_batch_id(b) for b in raw))  # each once, in the order given
 
 
-def outcome_payload(batches: list[Batch]) -> dict[str, object]:
-    """The ``outcome`` event: the items of every batch watched, and the line a person reads."""
+def outcome_payload(batches: list[Batch], usage: Usage | None = None) -> dict[str, object]:
+    """The ``outcome`` event: the items of every batch watched, what they used, and the line a person reads."""
     ready = sum(b.ready_items for b in batches)
     total = sum(b.total_items for b in batches)
     failed = sum(b.failed_items for b in batches)
@@ -82,8 +108,10 @@ def outcome_payload(batches: list[Batch]) -> dict[str, object]:
         f"{len(batches)} batch(es) ended ({statuses}): {ready:,} of {total:,} items ready, {failed:,} failed, "
         f"{canceled:,} canceled"
     )
+    if usage is not None:
+        message += f"; usage: {usage.describe()}"
     return {"event": "outcome", "ready": ready, "failed": failed, "canceled": canceled, "total": total,
-            "message": message}  # fmt: skip
+            "usage": usage.to_json() if usage is not None else None, "message": message}  # fmt: skip
 
 
 async def cmd_watch(ctx: Context, out: Output) -> int:
@@ -91,7 +119,7 @@ async def cmd_watch(ctx: Context, out: Output) -> int:
     ctx.batch_ids = ids
     async with ctx.client() as client:
         out.clock = client.clock
-        finals = await watch_batches(client, ids, out, ctx)
-    outcome = outcome_payload(finals)
+        finals, used = await watch_batches(client, ids, out, ctx, usage=True)
+    outcome = outcome_payload(finals, used)
     out.say(str(outcome["message"]), outcome)
     return outcome_code(finals)
