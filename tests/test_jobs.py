@@ -563,6 +563,7 @@ async def test_a_version_1_manifest_is_read_as_having_no_uploads(
 async def test_the_job_tells_listeners_and_refresh_polls_every_batch(
     client: bw.BatchClient, sim: Simulator, tmp_path: Path
 ) -> None:
+    sim.engine.config.item_seconds = (600.0, 900.0)  # no batch can end before the refresh below
     job = submit(videos(1200), client, tmp_path / "job.json", chunk_size=400)
     snaps: list[jobs_mod.JobSnapshot] = []
     job.add_listener(snaps.append)
@@ -574,6 +575,7 @@ async def test_the_job_tells_listeners_and_refresh_polls_every_batch(
     # brings every batch a fresh snapshot, not one get per batch
     pollers = [BatchPoller.shared(client, batch_id) for batch_id in job.batch_ids]
     polls = [p.polls for p in pollers]
+    assert not any(p.update.finished for p in pollers)
     job.refresh()  # public: what the widget's refresh button calls
     for _ in range(300):
         await asyncio.sleep(0.01)
