@@ -110,18 +110,13 @@ class Checked:
     client: BatchClient
     #: this process's live job of ``path`` for the client, if any
     job: Job | None
-    start_over: bool = False
+    #: the file as read once, when there is no live job (None: no file, unreadable, or start_over;
+    #: ``Job.open`` reads it again under the lock, and says what is wrong with an unreadable one)
+    on_disk: Manifest | None = None
 
     def recorded(self) -> Manifest | None:
         """The job's record as it stands (the live job's, else the file's; None when there is none)."""
-        if self.job is not None:
-            return self.job.manifest
-        if self.start_over:
-            return None
-        try:
-            return Manifest.load(self.path) if self.path.exists() else None
-        except Exception:
-            return None
+        return self.job.manifest if self.job is not None else self.on_disk
 
     def effective_limits(self) -> Limits:
         """The limits the job would run with: the given ones over the recorded ones."""
@@ -174,12 +169,11 @@ def check_submission(
     client = default_client(client)
     path = Path(manifest)
     job = live_jobs.get(path, client)
-    if job is not None:
-        known: Mapping[str, Any] = job.manifest.uploads
-    else:
-        known = _known_uploads(path) if video is not None and not start_over else {}
+    on_disk = _read_once(path) if job is None and not start_over else None
+    record = job.manifest if job is not None else on_disk
+    known: Mapping[str, Any] = record.uploads if record is not None else {}
     videos = _video_sources(data, video, video_kind, known) if video is not None else {}
-    return Checked(data, prepared, videos, limits, path, client, job, start_over)
+    return Checked(data, prepared, videos, limits, path, client, job, on_disk)
 
 
 def refuse_over_budget(checked: Checked) -> None:
@@ -326,13 +320,14 @@ def submit(
     return job
 
 
-def _known_uploads(path: Path) -> Mapping[str, Any]:
-    """The uploads a manifest already records (so their files need not exist any more); none if unreadable
+def _read_once(path: Path) -> Manifest | None:
+    """The manifest before the lock is taken (its uploads, so files already uploaded need not exist
+    any more; its limits and hours, for the budget); None if there is none or it is unreadable
     (``Job.open`` then says what is wrong with it)."""
     try:
-        return Manifest.load(path).uploads if path.exists() else {}
+        return Manifest.load(path) if path.exists() else None
     except Exception:
-        return {}
+        return None
 
 
 def _video_sources(
